@@ -1,0 +1,149 @@
+"""The connector contract: what a source plugin declares and yields.
+
+A connector declares typed settings (secrets as ``SecretStr``), a ``check`` of credentials and
+connectivity, and its streams. A stream declares its name, target table, primary key and cursor
+as data, reads the source from the cursor the engine hands it and yields :class:`Batch` objects.
+It never touches the store: the sync engine validates, upserts and commits each batch together
+with the cursor the batch carries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from .http import RetryPolicy
+
+__all__ = [
+    "Batch",
+    "Connector",
+    "ConnectorSettings",
+    "QuarantineItem",
+    "SecretStr",
+    "Stream",
+]
+
+
+class ConnectorSettings(BaseModel):
+    """Base class of a connector's settings (one ``[connectors.NAME]`` table of the config).
+
+    Declare secrets as ``SecretStr``: the config loader then accepts them only as ``${ENV}``
+    references and nothing prints their value. Unknown keys are an error, so typos surface.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_limit: float | None = None
+    """Requests per second at most, shared by all of this connector's streams (None = default)."""
+    max_retries: int = 5
+    """Retries of a request that hit a 429, a 5xx or a connection error."""
+    retry_backoff: float = 0.5
+    """First wait before a retry, in seconds, doubled each time (Retry-After wins when sent)."""
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.max_retries + 1, backoff=self.retry_backoff)
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        return [name for name, f in cls.model_fields.items() if _is_secret(f.annotation)]
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(arg is SecretStr for arg in getattr(annotation, "__args__", ()))
+
+
+@dataclass
+class QuarantineItem:
+    """A record the stream could not turn into a row at all (e.g. a line that is not JSON)."""
+
+    reason: str
+    payload: str | None = None
+    location: str | None = None
+    source_id: str | None = None
+
+
+@dataclass
+class Batch:
+    """What a stream yields: records for its table, and the cursor that covers them.
+
+    ``records`` are plain dicts with the target table's columns (``source`` is filled by the
+    engine; ``source_id`` is required). ``children`` holds rows of child tables read with the
+    parents (``{"invoice_lines": [...]}``); with ``Stream.child_tables`` naming the parent column,
+    child rows of a parent in this batch that are no longer at the source are marked deleted.
+    ``deleted`` lists source ids of the stream's table deleted at the source. ``cursor`` is the
+    stream state after this batch (JSON-serialisable); None keeps the previous cursor.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    cursor: Any = None
+    children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    deleted_children: dict[str, list[str]] = field(default_factory=dict)
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+
+class Stream:
+    """One stream of a connector. Subclasses set the class attributes and implement ``read``.
+
+    ``cursor_field`` names the source field the cursor follows (documentation and conformance;
+    the engine stores whatever ``Batch.cursor`` carries). ``child_tables`` maps a child table to
+    the column holding the parent's source id.
+    """
+
+    name: ClassVar[str]
+    table: ClassVar[str]
+    primary_key: ClassVar[tuple[str, ...]] = ("source", "source_id")
+    cursor_field: ClassVar[str | None] = None
+    child_tables: ClassVar[Mapping[str, str]] = {}
+
+    def read(self, cursor: Any) -> Iterator[Batch]:
+        """Yield batches from ``cursor`` on (None: read everything)."""
+        raise NotImplementedError
+
+
+class Connector:
+    """Base class of a source connector plugin.
+
+    One instance per ``[connectors.NAME]`` section: ``name`` is the instance name (the ``source``
+    value of every row it produces), ``settings`` its validated settings.
+    """
+
+    type: ClassVar[str]
+    """The connector type, e.g. ``"stripe"``: what ``type = ...`` in the config selects."""
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    description: ClassVar[str] = ""
+    default_rate_limit: ClassVar[float | None] = None
+
+    def __init__(
+        self, name: str, settings: ConnectorSettings, *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.options: Mapping[str, Any] = options or {}
+        self.log = logging.getLogger(f"vitalsign.connectors.{name}")
+
+    @classmethod
+    def stream_classes(cls) -> list[type[Stream]]:
+        """The stream classes, for listing without settings (``vitalsign connectors``)."""
+        return []
+
+    def check(self) -> str:
+        """Verify credentials and connectivity; return a short description of what was reached.
+
+        Raise :class:`~vitalsign.core.errors.AuthenticationError` or another ConnectorError
+        with a clear message on failure.
+        """
+        raise NotImplementedError
+
+    def streams(self) -> list[Stream]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release clients and connections."""

@@ -1,0 +1,444 @@
+"""The store's tables: a stable contract documented in docs/schema.md.
+
+Conventions (every raw table):
+- primary key ``(source, source_id)``: ``source`` is the connector *instance* name from the config
+  (``[connectors.stripe]`` -> ``"stripe"``), ``source_id`` the record's id at the source; a re-sync
+  updates the row, it never adds a second one;
+- ``deleted`` marks a record deleted or archived at the source (rows are never dropped);
+- references to other records of the same source are ``*_id`` columns holding *source ids*;
+- money is an integer in minor units (cents) next to a lowercase ISO currency code;
+- timestamps are UTC (see :class:`vitalsign.core.types.UTCDateTime`).
+
+Derived tables (revenue_timeline, usage_*_daily, health_scores) are rebuilt or maintained by the
+engine; identity tables (accounts, identity_links) by identity resolution and ``vitalsign accounts``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer
+from sqlmodel import Field, SQLModel
+
+from .types import JSONType, UTCDateTime
+
+
+def _ts(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+def _money() -> Any:
+    return Field(default=None, sa_type=BigInteger)
+
+
+def _json() -> Any:
+    return Field(default=None, sa_type=JSONType)
+
+
+class SourceRecord(SQLModel):
+    """Columns every raw table has."""
+
+    source: str = Field(primary_key=True, max_length=64)
+    source_id: str = Field(primary_key=True, max_length=255)
+    deleted: bool = Field(default=False)
+    synced_at: datetime | None = _ts()
+
+
+# ---------------------------------------------------------------- organisations and people
+
+
+class SourceAccount(SourceRecord, table=True):
+    """An organisation as one source knows it: a Stripe customer, a HubSpot company, an analytics
+    group. Identity resolution links each to one :class:`Account`."""
+
+    __tablename__ = "source_accounts"
+
+    kind: str = Field(max_length=32)  # customer | company | group
+    name: str | None = None
+    email: str | None = None
+    domain: str | None = Field(default=None, index=True)
+    account_key: str | None = Field(default=None, index=True)  # the configured shared key
+    owner_id: str | None = None
+    lifecycle_stage: str | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    delinquent: bool | None = None
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+    properties: dict[str, Any] | None = _json()
+
+
+class Contact(SourceRecord, table=True):
+    __tablename__ = "contacts"
+
+    email: str | None = Field(default=None, index=True)
+    name: str | None = None
+    source_account_id: str | None = None
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Owner(SourceRecord, table=True):
+    """A user of the source who owns accounts: the CSM of a HubSpot company."""
+
+    __tablename__ = "owners"
+
+    email: str | None = None
+    name: str | None = None
+
+
+# ---------------------------------------------------------------- billing
+
+
+class Product(SourceRecord, table=True):
+    __tablename__ = "products"
+
+    name: str | None = None
+    active: bool | None = None
+    created_at: datetime | None = _ts()
+
+
+class Price(SourceRecord, table=True):
+    __tablename__ = "prices"
+
+    product_id: str | None = None
+    nickname: str | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    unit_amount: int | None = _money()
+    type: str | None = None  # recurring | one_time
+    billing_scheme: str | None = None  # per_unit | tiered
+    recurring_interval: str | None = None  # day | week | month | year
+    recurring_interval_count: int | None = None
+    usage_type: str | None = None  # licensed | metered
+    active: bool | None = None
+    created_at: datetime | None = _ts()
+
+
+class Coupon(SourceRecord, table=True):
+    __tablename__ = "coupons"
+
+    name: str | None = None
+    percent_off: float | None = None
+    amount_off: int | None = _money()
+    currency: str | None = Field(default=None, max_length=3)
+    duration: str | None = None  # forever | once | repeating
+    duration_in_months: int | None = None
+    created_at: datetime | None = _ts()
+
+
+class Subscription(SourceRecord, table=True):
+    __tablename__ = "subscriptions"
+
+    source_account_id: str | None = Field(default=None, index=True)
+    status: str | None = None  # trialing active past_due unpaid canceled incomplete ...
+    currency: str | None = Field(default=None, max_length=3)
+    collection_method: str | None = None
+    created_at: datetime | None = _ts()
+    start_date: datetime | None = _ts()
+    trial_start: datetime | None = _ts()
+    trial_end: datetime | None = _ts()
+    current_period_start: datetime | None = _ts()
+    current_period_end: datetime | None = _ts()
+    cancel_at_period_end: bool | None = None
+    cancel_at: datetime | None = _ts()
+    canceled_at: datetime | None = _ts()
+    ended_at: datetime | None = _ts()
+    # [{"coupon_id": ..., "start": iso, "end": iso|None}] — subscription-level discounts
+    discounts: list[dict[str, Any]] | None = _json()
+    updated_at: datetime | None = _ts()
+
+
+class SubscriptionItem(SourceRecord, table=True):
+    __tablename__ = "subscription_items"
+
+    subscription_id: str = Field(index=True)
+    price_id: str | None = None
+    quantity: int | None = None
+    current_period_start: datetime | None = _ts()
+    current_period_end: datetime | None = _ts()
+    discounts: list[dict[str, Any]] | None = _json()
+    created_at: datetime | None = _ts()
+
+
+class Invoice(SourceRecord, table=True):
+    __tablename__ = "invoices"
+
+    source_account_id: str | None = Field(default=None, index=True)
+    subscription_id: str | None = Field(default=None, index=True)
+    status: str | None = None  # draft open paid uncollectible void
+    billing_reason: str | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    subtotal: int | None = _money()
+    tax: int | None = _money()
+    total: int | None = _money()
+    amount_due: int | None = _money()
+    amount_paid: int | None = _money()
+    created_at: datetime | None = _ts()
+    period_start: datetime | None = _ts()
+    period_end: datetime | None = _ts()
+    due_date: datetime | None = _ts()
+    paid_at: datetime | None = _ts()
+
+
+class InvoiceLine(SourceRecord, table=True):
+    """One line of an invoice. ``amount`` is Stripe's line amount: it excludes *exclusive* tax and
+    is before discounts; ``inclusive_tax_amount`` is the tax contained in it (taken out for MRR)."""
+
+    __tablename__ = "invoice_lines"
+
+    invoice_id: str = Field(index=True)
+    subscription_id: str | None = Field(default=None, index=True)
+    subscription_item_id: str | None = Field(default=None, index=True)
+    price_id: str | None = None
+    kind: str | None = None  # subscription | invoiceitem
+    currency: str | None = Field(default=None, max_length=3)
+    amount: int | None = _money()
+    discount_amount: int | None = _money()
+    inclusive_tax_amount: int | None = _money()
+    exclusive_tax_amount: int | None = _money()
+    quantity: int | None = None
+    proration: bool | None = None
+    period_start: datetime | None = _ts()
+    period_end: datetime | None = _ts()
+    description: str | None = None
+
+
+# ---------------------------------------------------------------- support and surveys
+
+
+class TicketStage(SourceRecord, table=True):
+    """A stage of a ticket pipeline; ``source_id`` is the stage id."""
+
+    __tablename__ = "ticket_stages"
+
+    pipeline_id: str | None = None
+    pipeline_label: str | None = None
+    label: str | None = None
+    is_closed: bool = Field(default=False)
+    display_order: int | None = None
+
+
+class Ticket(SourceRecord, table=True):
+    __tablename__ = "tickets"
+
+    source_account_id: str | None = Field(default=None, index=True)
+    contact_id: str | None = None
+    owner_id: str | None = None
+    subject: str | None = None
+    pipeline_id: str | None = None
+    stage_id: str | None = None
+    status: str | None = None  # open | closed
+    priority: str | None = None
+    channel: str | None = None
+    created_at: datetime | None = _ts(index=True)
+    first_response_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    agent_interactions: int | None = None
+    escalated: bool = Field(default=False)
+    updated_at: datetime | None = _ts()
+
+
+class SurveyResponse(SourceRecord, table=True):
+    """One answer to an NPS, CSAT or CES survey, with the scale it was asked on."""
+
+    __tablename__ = "survey_responses"
+
+    kind: str = Field(max_length=8)  # nps | csat | ces
+    score: float
+    scale_min: float
+    scale_max: float
+    submitted_at: datetime | None = _ts(index=True)
+    contact_id: str | None = None
+    ticket_id: str | None = None
+    source_account_id: str | None = None
+
+
+# ---------------------------------------------------------------- product usage
+
+
+class UsageEvent(SourceRecord, table=True):
+    """One product event. ``source_id`` is the dedup key ($insert_id, messageId or a hash)."""
+
+    __tablename__ = "usage_events"
+
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    event: str
+    user_id: str | None = None
+    account_key: str | None = None
+    properties: dict[str, Any] | None = _json()
+
+
+class UsageUserDaily(SQLModel, table=True):
+    """Rollup maintained during ingest: events per user per account per day."""
+
+    __tablename__ = "usage_user_daily"
+
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    day: date = Field(primary_key=True)
+    user_id: str = Field(primary_key=True, max_length=255)
+    events: int = Field(default=0, sa_type=BigInteger)
+
+
+class UsageDaily(SQLModel, table=True):
+    """Rollup maintained during ingest: active users and events per account per day."""
+
+    __tablename__ = "usage_daily"
+
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    day: date = Field(primary_key=True)
+    active_users: int = Field(default=0)
+    events: int = Field(default=0, sa_type=BigInteger)
+
+
+class UsageFeatureDaily(SQLModel, table=True):
+    """Rollup maintained during ingest: events per configured feature per account per day."""
+
+    __tablename__ = "usage_feature_daily"
+
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    day: date = Field(primary_key=True)
+    feature: str = Field(primary_key=True, max_length=255)
+    events: int = Field(default=0, sa_type=BigInteger)
+
+
+# ---------------------------------------------------------------- derived revenue
+
+
+class RevenueInterval(SQLModel, table=True):
+    """The subscription revenue timeline: per subscription item, ``[valid_from, valid_to)`` with
+    normalised monthly recurring revenue in minor units of the reporting currency.
+    ``valid_to`` NULL means still running. Rebuilt after each sync from invoices and subscriptions."""
+
+    __tablename__ = "revenue_timeline"
+    __table_args__ = (Index("ix_revenue_timeline_period", "valid_from", "valid_to"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    source: str = Field(max_length=64)
+    source_account_id: str = Field(index=True)
+    subscription_id: str = Field(index=True)
+    subscription_item_id: str | None = None
+    price_id: str | None = None
+    product_id: str | None = None
+    quantity: int | None = None
+    interval_months: float | None = None
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_to: datetime | None = _ts()
+    mrr: int = Field(sa_type=BigInteger)  # minor units, reporting currency
+    currency: str = Field(max_length=3)  # the reporting currency
+    original_currency: str | None = Field(default=None, max_length=3)
+    original_mrr: int | None = _money()
+
+
+# ---------------------------------------------------------------- identity
+
+
+class Account(SQLModel, table=True):
+    """One customer account: what every source record is linked to."""
+
+    __tablename__ = "accounts"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    name: str | None = None
+    domain: str | None = Field(default=None, index=True)
+    key: str | None = Field(default=None, index=True, unique=True)
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class IdentityLink(SQLModel, table=True):
+    """Links a source record (Stripe customer, HubSpot company, analytics group) to an account.
+
+    ``method`` says how: ``key`` (explicit shared key), ``domain`` (email/website domain),
+    ``manual`` (``vitalsign accounts link``). A manual row with ``account_id`` NULL records an
+    ``unlink`` so automatic resolution never re-links it. Manual rows survive re-syncs."""
+
+    __tablename__ = "identity_links"
+
+    source: str = Field(primary_key=True, max_length=64)
+    source_kind: str = Field(primary_key=True, max_length=32)
+    external_id: str = Field(primary_key=True, max_length=255)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    method: str = Field(max_length=16)
+    linked_at: datetime | None = _ts()
+
+
+class HealthScore(SQLModel, table=True):
+    """Health score history: one row per account per month."""
+
+    __tablename__ = "health_scores"
+
+    account_id: int = Field(primary_key=True)
+    period: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    score: float
+    band: str = Field(max_length=8)  # red | yellow | green
+    components: list[dict[str, Any]] | None = _json()
+    computed_at: datetime | None = _ts()
+
+
+# ---------------------------------------------------------------- engine bookkeeping
+
+
+class SyncState(SQLModel, table=True):
+    """A stream's cursor, written in the same transaction as the batch it covers."""
+
+    __tablename__ = "sync_state"
+
+    connector: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=64)
+    cursor: Any = _json()
+    updated_at: datetime | None = _ts()
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_runs"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    connector: str = Field(max_length=64, index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = _ts()
+    status: str = Field(max_length=16)  # running | success | failed
+    full_refresh: bool = Field(default=False)
+    stats: dict[str, Any] | None = _json()  # {stream: {"rows": n, "quarantined": n, ...}}
+    log: list[str] | None = _json()
+    error: str | None = None
+
+
+class QuarantinedRecord(SQLModel, table=True):
+    """A record that failed validation: kept with its reason and raw payload, never dropped."""
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    connector: str = Field(max_length=64, index=True)
+    stream: str = Field(max_length=64)
+    run_id: int | None = None
+    source_id: str | None = None
+    reason: str
+    location: str | None = None  # file:line for file sources
+    payload: str | None = None
+    created_at: datetime | None = _ts()
+
+
+RAW_TABLES: dict[str, type[SourceRecord]] = {
+    m.__tablename__: m  # type: ignore[misc]
+    for m in (
+        SourceAccount,
+        Contact,
+        Owner,
+        Product,
+        Price,
+        Coupon,
+        Subscription,
+        SubscriptionItem,
+        Invoice,
+        InvoiceLine,
+        TicketStage,
+        Ticket,
+        SurveyResponse,
+        UsageEvent,
+    )
+}
+"""Tables a connector stream may target, by name."""

@@ -1,0 +1,1 @@
+"""vitalsign.testing: what connector authors' test suites import (fakes, conformance kit)."""

@@ -1,0 +1,1 @@
+"""Fakes of the source APIs, shared by the tests, the benchmarks and ``vitalsign demo``."""

@@ -1,0 +1,1 @@
+"""The subscription revenue timeline plugin. Under construction: rebuilds nothing yet."""
