@@ -208,6 +208,14 @@ class SyncEngine:
     def _start_run(self, connector: str, full_refresh: bool) -> RunSummary:
         started = utcnow()
         with self.store.begin() as conn:
+            # we hold the connector's lock, so a run still marked running was killed
+            conn.execute(
+                update(SyncRun)
+                .where(SyncRun.connector == connector, SyncRun.status == "running")  # type: ignore[arg-type]
+                .values(
+                    status="interrupted", finished_at=started, error="the process ended before the run did"
+                )
+            )
             result = conn.execute(
                 table("sync_runs")
                 .insert()
