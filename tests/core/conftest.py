@@ -17,7 +17,8 @@ def load_toy() -> ModuleType:
     if "toy_plugin" in sys.modules:
         return sys.modules["toy_plugin"]
     spec = importlib.util.spec_from_file_location("toy_plugin", TOY_PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["toy_plugin"] = module
     spec.loader.exec_module(module)

@@ -94,7 +94,7 @@ def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(tmp_path, t
     wait_for_lines(marker, 3)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    partial_rows, _, partial_cursor = snapshot(store_url)
+    partial_rows, _, _partial_cursor = snapshot(store_url)
     assert 0 < len(partial_rows) < 34, "the kill should land mid-sync"
 
     resumed = cli(config, store_url, "sync", "toy")
@@ -105,7 +105,8 @@ def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(tmp_path, t
     assert reference.wait(timeout=60) == 0
     assert snapshot(store_url) == snapshot(reference_url)
     rows, quarantined, _ = snapshot(store_url)
-    assert len(rows) == 40 - 40 // 7 and quarantined == 40 // 7
+    assert len(rows) == 40 - 40 // 7
+    assert quarantined == 40 // 7
 
     status = cli(config, store_url, "status", "--json")
     out, _ = status.communicate(timeout=30)
@@ -119,10 +120,11 @@ def test_second_concurrent_sync_exits_3(tmp_path, toy_config, store_url):
     try:
         wait_for_lines(marker, 1)
         second = cli(config, store_url, "sync", "toy")
-        out, err = second.communicate(timeout=30)
+        _out, err = second.communicate(timeout=30)
         assert second.returncode == 3
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and "another sync of 'toy' is running" in lines[0]
+        assert len(lines) == 1
+        assert "another sync of 'toy' is running" in lines[0]
         assert "Traceback" not in err
     finally:
         first.kill()

@@ -31,8 +31,7 @@ class ContactStream(Stream):
     def read(self, cursor: Any) -> Iterator[Batch]:
         start = int(cursor or 0)
         n, size = self.settings.records, self.settings.batch_size
-        batches = 0
-        for offset in range(start, n, size):
+        for batches, offset in enumerate(range(start, n, size)):
             if batches == self.settings.fail_after:
                 raise RuntimeError("toy source broke")
             records: list[dict[str, Any]] = []
@@ -52,7 +51,6 @@ class ContactStream(Stream):
             if self.settings.sleep:
                 time.sleep(self.settings.sleep)
             yield Batch(records=records, cursor=min(offset + size, n), quarantine=quarantine)
-            batches += 1
             marker = os.environ.get("TOY_BATCH_MARKER")
             if marker:
                 with open(marker, "a") as fh:
