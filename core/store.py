@@ -114,11 +114,14 @@ class Store:
     # ------------------------------------------------------------------ schema
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (creates it on an empty store)."""
+        """Bring the schema to the newest migration (creates it on an empty store), and the SQL
+        views for analysts (core/views.py) up to date."""
         from .migrations import upgrade
+        from .views import views_around_migration
 
         try:
-            upgrade(self.engine)
+            with views_around_migration(self.engine):
+                upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.display_url}: migration failed: {_first_line(exc)}") from exc
 
