@@ -1,8 +1,10 @@
-"""The hubspot connector plugin (hookimpls only). Under construction: registers nothing yet."""
+"""The HubSpot connector plugin (hookimpls only): the connector lives in :mod:`.connector`."""
 
-from vitalsign.core import hookimpl
+from vitalsign.core import Connector, hookimpl
+
+from .connector import HubSpotConnector
 
 
 @hookimpl
-def vitalsign_connectors() -> list[type]:
-    return []
+def vitalsign_connectors() -> list[type[Connector]]:
+    return [HubSpotConnector]

@@ -19,7 +19,6 @@ from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
-
 from vitalsign.core import (
     AuthenticationError,
     RateLimiter,
@@ -176,9 +175,7 @@ class HubSpotClient:
         if status == 401:
             return AuthenticationError(f"{self.source}: access token rejected (401): {message}")
         if status == 403:
-            return AuthenticationError(
-                f"{self.source}: access token lacks a required scope (403): {message}"
-            )
+            return AuthenticationError(f"{self.source}: access token lacks a required scope (403): {message}")
         return SourceRequestError(f"{self.source}: {message} (HTTP {status})", status_code=status)
 
 

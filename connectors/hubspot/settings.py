@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vitalsign.core import ConnectorSettings, SecretStr
 
 STREAM_NAMES = ("owners", "ticket_stages", "companies", "contacts", "tickets", "feedback_submissions")
@@ -74,10 +73,16 @@ class HubSpotSettings(ConnectorSettings):
     """The search endpoints' own limit (5 per second per portal); 0 disables it."""
     list_page_size: int = Field(default=100, ge=1, le=100)
     search_page_size: int = Field(default=200, ge=1, le=200)
-    search_result_cap: int = Field(default=10_000, ge=1)
-    """HubSpot's search stops at 10,000 results per query; the reader restarts before it."""
     index_lag_seconds: float = Field(default=60.0, ge=0)
     """Incremental reads stop this far before now: HubSpot's search index trails writes."""
     sync_archived: bool = True
     """Read the archived lists on every run to mark archived records deleted."""
     timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in STREAM_NAMES]
+        if unknown:
+            raise ValueError(f"unknown stream {unknown[0]!r} (streams: {', '.join(STREAM_NAMES)})")
+        return value

@@ -46,7 +46,14 @@ CREATED = {"companies": "createdate", "contacts": "createdate", "tickets": "crea
 DEFAULT_PROPERTIES = {
     "companies": ("name", "domain"),
     "contacts": ("firstname", "lastname", "email"),
-    "tickets": ("content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject"),
+    "tickets": (
+        "content",
+        "hs_pipeline",
+        "hs_pipeline_stage",
+        "hs_ticket_category",
+        "hs_ticket_priority",
+        "subject",
+    ),
     "feedback_submissions": ("hs_survey_type", "hs_value"),
 }
 KNOWN_PROPERTIES = {
@@ -149,7 +156,7 @@ class FakeHubSpot:
         self.search_bodies: list[dict[str, Any]] = []
         self._throttles: list[_Throttle] = []
         self._lock = threading.RLock()
-        self._clock = datetime(2026, 3, 1, tzinfo=UTC)
+        self._clock = datetime.now(UTC)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -159,8 +166,8 @@ class FakeHubSpot:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeHubSpot is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> FakeHubSpot:
         fake = self
@@ -207,9 +214,10 @@ class FakeHubSpot:
     # ------------------------------------------------------------------ data
 
     def now(self) -> datetime:
-        """The fake's clock: advances a millisecond per write unless a time is given."""
+        """The time of a write that gives none: the wall clock, strictly increasing by at least
+        a millisecond per write (so records written together still sort in write order)."""
         with self._lock:
-            self._clock += timedelta(milliseconds=1)
+            self._clock = max(self._clock + timedelta(milliseconds=1), datetime.now(UTC))
             return self._clock
 
     def add(
@@ -252,7 +260,9 @@ class FakeHubSpot:
             table[oid] = record
         return self._render(object_type, record, None, ())
 
-    def update(self, object_type: str, object_id: str | int, modified: datetime | None = None, **props: Any) -> None:
+    def update(
+        self, object_type: str, object_id: str | int, modified: datetime | None = None, **props: Any
+    ) -> None:
         """Change properties; bumps the last-modified date like HubSpot does."""
         with self._lock:
             record = self.objects[object_type][int(object_id)]
@@ -266,7 +276,9 @@ class FakeHubSpot:
             record = self.objects[object_type][int(object_id)]
             record.archived, record.archived_at = True, iso(self.now())
 
-    def add_company(self, object_id: str | int, name: str, domain: str | None = None, **props: Any) -> dict[str, Any]:
+    def add_company(
+        self, object_id: str | int, name: str, domain: str | None = None, **props: Any
+    ) -> dict[str, Any]:
         return self.add("companies", object_id, {"name": name, "domain": domain, **props})
 
     def add_contact(
@@ -276,7 +288,9 @@ class FakeHubSpot:
         props.setdefault("associatedcompanyid", company)
         return self.add("contacts", object_id, {"email": email, **props}, associations=assoc)
 
-    def add_owner(self, owner_id: str | int, email: str, first: str, last: str, *, archived: bool = False) -> None:
+    def add_owner(
+        self, owner_id: str | int, email: str, first: str, last: str, *, archived: bool = False
+    ) -> None:
         stamp = iso(self.now())
         with self._lock:
             self.owners[str(owner_id)] = {
@@ -313,7 +327,10 @@ class FakeHubSpot:
                             "id": sid,
                             "label": slabel,
                             "displayOrder": i,
-                            "metadata": {"ticketState": "CLOSED" if closed else "OPEN", "isClosed": str(closed).lower()},
+                            "metadata": {
+                                "ticketState": "CLOSED" if closed else "OPEN",
+                                "isClosed": str(closed).lower(),
+                            },
                             "archived": False,
                             "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
                             "createdAt": stamp,
@@ -329,7 +346,12 @@ class FakeHubSpot:
         self.add_pipeline(
             "0",
             "Support Pipeline",
-            [("1", "New", False), ("2", "Waiting on contact", False), ("3", "Waiting on us", False), ("4", "Closed", True)],
+            [
+                ("1", "New", False),
+                ("2", "Waiting on contact", False),
+                ("3", "Waiting on us", False),
+                ("4", "Closed", True),
+            ],
         )
 
     def add_ticket(
@@ -352,7 +374,15 @@ class FakeHubSpot:
         props.setdefault("hs_pipeline_stage", "1")
         if created is not None:
             props.setdefault("createdate", iso(created))
-        return self.add("tickets", object_id, props, associations=assoc, created=created, modified=modified, archived=archived)
+        return self.add(
+            "tickets",
+            object_id,
+            props,
+            associations=assoc,
+            created=created,
+            modified=modified,
+            archived=archived,
+        )
 
     def add_feedback(
         self,
@@ -377,7 +407,12 @@ class FakeHubSpot:
         return self.add(
             "feedback_submissions",
             object_id,
-            {"hs_survey_type": survey_type, "hs_value": value, "hs_submission_timestamp": iso(submitted), **props},
+            {
+                "hs_survey_type": survey_type,
+                "hs_value": value,
+                "hs_submission_timestamp": iso(submitted),
+                **props,
+            },
             associations=assoc,
             created=submitted,
             modified=modified,
@@ -420,7 +455,12 @@ class FakeHubSpot:
             self.add(
                 "contacts",
                 140_000 + i,
-                {"email": f"user{i}@customer{(company or 0) % 10_000}.example", "firstname": f"User{i}", "lastname": "Example", "associatedcompanyid": company},
+                {
+                    "email": f"user{i}@customer{(company or 0) % 10_000}.example",
+                    "firstname": f"User{i}",
+                    "lastname": "Example",
+                    "associatedcompanyid": company,
+                },
                 associations={"companies": [company]} if company is not None else None,
                 modified=start + timedelta(seconds=rng.randrange(span)),
             )
@@ -481,7 +521,9 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ request handling
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         """Route one request; returns (status, extra headers, JSON body)."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/")
@@ -490,17 +532,25 @@ class FakeHubSpot:
             throttled = self._take_throttle(path)
         if throttled is not None:
             extra = {"Retry-After": throttled.retry_after} if throttled.retry_after is not None else {}
-            return 429, extra, _error(
-                "You have reached your ten_secondly_rolling limit.",
-                "RATE_LIMITS",
-                errorType="RATE_LIMIT",
-                policyName="TEN_SECONDLY_ROLLING",
+            return (
+                429,
+                extra,
+                _error(
+                    "You have reached your ten_secondly_rolling limit.",
+                    "RATE_LIMITS",
+                    errorType="RATE_LIMIT",
+                    policyName="TEN_SECONDLY_ROLLING",
+                ),
             )
         if headers.get("Authorization") != f"Bearer {self.token}":
-            return 401, {}, _error(
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-                "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                "INVALID_AUTHENTICATION",
+            return (
+                401,
+                {},
+                _error(
+                    "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                    "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                ),
             )
         query = {k: [x for v in vs for x in v.split(",") if x] for k, vs in parse_qs(parts.query).items()}
         segments = path.strip("/").split("/")
@@ -521,7 +571,11 @@ class FakeHubSpot:
     def _route(
         self, method: str, seg: list[str], query: dict[str, list[str]], body: Any
     ) -> tuple[int, dict[str, str], Any]:
-        not_found = (404, {}, _error("Resource not found", "OBJECT_NOT_FOUND"))
+        not_found: tuple[int, dict[str, str], Any] = (
+            404,
+            {},
+            _error("Resource not found", "OBJECT_NOT_FOUND"),
+        )
         if seg[:3] == ["crm", "v3", "objects"] and len(seg) >= 4:
             object_type = seg[3]
             if object_type not in self.objects:
@@ -579,15 +633,24 @@ class FakeHubSpot:
         self.search_bodies.append(body)
         limit = int(body.get("limit") or 10)
         if limit > self.search_max:
-            return 400, {}, _error(
-                f"Invalid input JSON on line 1: limit must be at most {self.search_max}", "VALIDATION_ERROR"
+            return (
+                400,
+                {},
+                _error(
+                    f"Invalid input JSON on line 1: limit must be at most {self.search_max}",
+                    "VALIDATION_ERROR",
+                ),
             )
         after = int(body.get("after") or 0)
         if after >= self.search_cap:
-            return 400, {}, _error(
-                "There was a problem with the request.",
-                "VALIDATION_ERROR",
-                errors=[{"message": f"Search results are limited to {self.search_cap} items."}],
+            return (
+                400,
+                {},
+                _error(
+                    "There was a problem with the request.",
+                    "VALIDATION_ERROR",
+                    errors=[{"message": f"Search results are limited to {self.search_cap} items."}],
+                ),
             )
         sorts = body.get("sorts") or []
         if len(sorts) > 1:
@@ -596,13 +659,16 @@ class FakeHubSpot:
         matches = [
             r
             for r in self.objects[object_type].values()
-            if not r.archived and (not groups or any(self._matches(object_type, r, g.get("filters") or []) for g in groups))
+            if not r.archived
+            and (not groups or any(self._matches(object_type, r, g.get("filters") or []) for g in groups))
         ]
         if sorts:
             name = sorts[0].get("propertyName")
             descending = str(sorts[0].get("direction", "ASCENDING")).upper() == "DESCENDING"
             # equal sort values come back in an arbitrary (but stable) order, as HubSpot's do
-            matches.sort(key=lambda r: (self._sort_value(object_type, r, name), _shuffle(r.id)), reverse=descending)
+            matches.sort(
+                key=lambda r: (self._sort_value(object_type, r, name), _shuffle(r.id)), reverse=descending
+            )
         else:
             matches.sort(key=lambda r: r.id)
         total = len(matches)
@@ -663,7 +729,11 @@ class FakeHubSpot:
             props = dict(record.properties)
         else:
             props = {p: record.properties.get(p) for p in properties if p in known}
-            for always in ("hs_object_id", CREATED.get(object_type, "hs_createdate"), MODIFIED.get(object_type, "hs_lastmodifieddate")):
+            for always in (
+                "hs_object_id",
+                CREATED.get(object_type, "hs_createdate"),
+                MODIFIED.get(object_type, "hs_lastmodifieddate"),
+            ):
                 props[always] = record.properties.get(always)
         out: dict[str, Any] = {
             "id": str(record.id),
@@ -710,7 +780,11 @@ class FakeHubSpot:
                 "hidden": False,
                 "calculated": False,
                 "hasUniqueValue": name == "hs_object_id",
-                "modificationMetadata": {"archivable": True, "readOnlyDefinition": True, "readOnlyValue": False},
+                "modificationMetadata": {
+                    "archivable": True,
+                    "readOnlyDefinition": True,
+                    "readOnlyValue": False,
+                },
             }
             for name in self.properties[object_type]
         ]
@@ -739,12 +813,16 @@ class FakeHubSpot:
                 to.append({"toObjectId": int(target), "associationTypes": types})
             results.append({"from": {"id": str(record.id)}, "to": to})
         stamp = iso(datetime.now(UTC))
-        return 200, {}, {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": stamp,
-            "completedAt": stamp,
-        }
+        return (
+            200,
+            {},
+            {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": stamp,
+                "completedAt": stamp,
+            },
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -754,7 +832,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, extra, payload = self.portal.handle(self.command, self.path, self.headers, body)
+        status, extra, payload = self.portal.handle(self.command, self.path, dict(self.headers.items()), body)
         data = orjson.dumps(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
@@ -766,7 +844,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
