@@ -1,0 +1,134 @@
+"""The Stripe API through the official ``stripe`` package, with vitalsign's retry policy.
+
+``stripe.StripeClient`` sends through ``stripe.HTTPXClient`` (so respx can intercept it in tests)
+to the configured ``base_url`` with the API version pinned to :data:`API_VERSION`. Stripe's own
+retries are off (``max_network_retries=0``): every request goes through
+:func:`vitalsign.core.http.call_with_retry` and the connector's shared :class:`RateLimiter`, and
+stripe's exceptions are translated at this boundary.
+
+Responses are read with ``StripeClient.raw_request`` (the client's public raw API) and used as the
+parsed JSON it returns, skipping ``StripeObject`` construction, which would cost more than the
+rest of the sync per object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import stripe
+from vitalsign.core.errors import AuthenticationError, SourceRequestError
+from vitalsign.core.http import RateLimiter, RetryPolicy, TransientError, call_with_retry, parse_retry_after
+
+from .settings import StripeSettings
+
+API_VERSION = "2026-10-28.endive"
+"""The Stripe API version every request pins (the one stripe-python 16.x is generated for).
+Since 2025-03-31.basil billing periods live on subscription items and invoice lines name their
+subscription item under ``parent``; the stream mappings rely on those shapes."""
+
+_KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+")
+
+
+def redact(message: str | None) -> str:
+    """Stripe echoes a masked key in some errors; never let any part of a key through."""
+    return _KEY_PATTERN.sub("[redacted key]", message or "")
+
+
+class StripeApi:
+    """GET requests to Stripe with retries, rate limit and error translation."""
+
+    def __init__(
+        self,
+        settings: StripeSettings,
+        *,
+        source: str,
+        rate_limiter: RateLimiter,
+        retry: RetryPolicy,
+    ) -> None:
+        self.source = source
+        self.base_url = settings.base_url
+        self.page_size = settings.page_size
+        self.rate_limiter = rate_limiter
+        self.retry = retry
+        self._http = stripe.HTTPXClient(timeout=settings.timeout, allow_sync_methods=True)
+        self._client = stripe.StripeClient(
+            settings.api_key.get_secret_value(),
+            base_addresses={"api": settings.base_url},
+            stripe_version=API_VERSION,
+            max_network_retries=0,
+            http_client=self._http,
+        )
+        self.requests = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One GET, retried on 429 (honouring ``Retry-After``), 5xx and connection errors."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+
+        def attempt() -> dict[str, Any]:
+            self.rate_limiter.acquire()
+            self.requests += 1
+            try:
+                response = self._client.raw_request("get", path, **query)
+            except stripe.RateLimitError as exc:
+                raise TransientError(
+                    f"rate limited (429): {redact(exc.user_message)}",
+                    retry_after=parse_retry_after(_header(exc, "retry-after")),
+                    status_code=429,
+                ) from exc
+            except stripe.APIConnectionError as exc:
+                raise TransientError(f"connection failed: {redact(exc.user_message)}") from exc
+            except stripe.AuthenticationError as exc:
+                raise AuthenticationError(
+                    f"{self.source}: Stripe rejected the API key (connectors.{self.source}.api_key): "
+                    f"{redact(exc.user_message)}"
+                ) from exc
+            except stripe.PermissionError as exc:
+                raise AuthenticationError(
+                    f"{self.source}: the API key may not read {path} "
+                    f"(connectors.{self.source}.api_key): {redact(exc.user_message)}"
+                ) from exc
+            except stripe.StripeError as exc:
+                status = exc.http_status
+                if status is None or status >= 500:
+                    raise TransientError(
+                        f"server error {status}: {redact(exc.user_message)}",
+                        retry_after=parse_retry_after(_header(exc, "retry-after")),
+                        status_code=status,
+                    ) from exc
+                raise SourceRequestError(
+                    f"{self.source}: Stripe refused GET {path}: {redact(exc.user_message)} (HTTP {status})",
+                    status_code=status,
+                ) from exc
+            data = response.data
+            if not isinstance(data, dict):
+                raise SourceRequestError(f"{self.source}: GET {path} did not return a JSON object")
+            return data
+
+        return call_with_retry(attempt, policy=self.retry, what=f"{self.source} GET {path}")
+
+    def pages(
+        self, path: str, params: Mapping[str, Any] | None = None, *, starting_after: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a list endpoint (``limit``/``starting_after``/``has_more``), in order."""
+        while True:
+            page = self.get(
+                path, {**(params or {}), "limit": self.page_size, "starting_after": starting_after}
+            )
+            yield page
+            data = page.get("data") or []
+            if not page.get("has_more") or not data:
+                return
+            starting_after = data[-1]["id"]
+
+
+def _header(exc: stripe.StripeError, name: str) -> str | None:
+    headers = exc.headers or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None

@@ -1,0 +1,542 @@
+"""The Stripe streams: a full read of each list, then incremental reads of ``/v1/events``.
+
+Cursor (JSON, written by the engine with every batch so a crash resumes where it stopped):
+
+- ``{"phase": "full", "starting_after": "cus_...", "started": 1767225600}`` while the first (or a
+  fallback) full read pages through the list; ``started`` is when it began;
+- ``{"phase": "events", "since": 1767225300, "seen": ["evt_..."]}`` afterwards: the next run lists
+  events with ``created >= since`` (``seen`` are the ones at that second already applied).
+
+A full read ends with ``since`` a little before it started, so changes made while it paged are
+replayed from the events. Stripe lists events of the last 30 days only: an older ``since`` makes
+the stream read everything again, and the run log says so. A run with nothing new costs one
+request per stream (the events page).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from vitalsign.core import Batch, QuarantineItem, Stream
+
+from .client import StripeApi
+from .settings import StripeSettings
+
+log = logging.getLogger("vitalsign.connectors.stripe")
+
+DAY = 86_400
+EVENT_WINDOW = 30 * DAY
+"""How far back Stripe lists events."""
+WINDOW_MARGIN = 3_600
+"""Fall back to a full read this long before the window closes, not at the last second."""
+EVENT_LAG = 300
+"""``since`` never moves closer than this to now, for events stamped just before a read."""
+EVENT_CHUNK = 500
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+
+
+def _iso(value: Any) -> str | None:
+    return _dt(value).isoformat() if value is not None else None  # type: ignore[union-attr]
+
+
+def _id(value: Any) -> str | None:
+    """An expandable field: the id whether it came expanded or not."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def lookup(obj: Mapping[str, Any], dotted: str) -> Any:
+    """``metadata.account_id`` -> ``obj["metadata"]["account_id"]`` (None when missing)."""
+    value: Any = obj
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+class StripeStream(Stream):
+    """A Stripe list endpoint with its event types; subclasses map objects to rows."""
+
+    path: ClassVar[str]
+    object_name: ClassVar[str]
+    event_types: ClassVar[tuple[str, ...]]
+    deleted_events: ClassVar[frozenset[str]] = frozenset()
+    list_params: ClassVar[Mapping[str, Any]] = {}
+    retrieve_params: ClassVar[Mapping[str, Any]] = {}
+    cursor_field = "events.created"
+
+    def __init__(
+        self,
+        api: StripeApi,
+        settings: StripeSettings,
+        *,
+        source: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.source = source
+        self.clock = clock
+
+    # ---------------------------------------------------------------- mapping (per stream)
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def children(self, obj: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+    def complete(self, obj: dict[str, Any], *, from_event: bool) -> dict[str, Any] | None:
+        """The object with everything :meth:`record` needs (refetch or page what is missing)."""
+        return obj
+
+    # ---------------------------------------------------------------- reading
+
+    def read(self, cursor: Any) -> Iterator[Batch]:
+        state = cursor if isinstance(cursor, dict) else {}
+        now = int(self.clock())
+        if state.get("phase") == "events":
+            since = int(state["since"])
+            age = now - since
+            if age <= EVENT_WINDOW - WINDOW_MARGIN:
+                yield from self._read_events(since, set(state.get("seen") or ()), now)
+                return
+            notice = (
+                f"{self.name}: the events cursor is {age / DAY:.1f} days old and Stripe lists events "
+                f"for 30 days only: reading everything again"
+            )
+            log.warning("%s/%s", self.source, notice)
+            yield from self._read_full(None, now, [notice])
+            return
+        yield from self._read_full(state.get("starting_after"), int(state.get("started") or now), [])
+
+    def _read_full(self, starting_after: str | None, started: int, notes: list[str]) -> Iterator[Batch]:
+        done = {"phase": "events", "since": started - EVENT_LAG, "seen": []}
+        params = {**self.list_params}
+        emitted = False
+        for page in self.api.pages(self.path, params, starting_after=starting_after):
+            data = page.get("data") or []
+            batch = self._batch([(obj, False) for obj in data])
+            more = bool(page.get("has_more")) and bool(data)
+            batch.cursor = (
+                {"phase": "full", "starting_after": data[-1]["id"], "started": started} if more else done
+            )
+            if not emitted:
+                batch.log = [*notes, *batch.log]
+                emitted = True
+            yield batch
+        if not emitted:
+            yield Batch(cursor=done, log=notes)
+
+    def _read_events(self, since: int, seen: set[str], now: int) -> Iterator[Batch]:
+        params = {"types": list(self.event_types), "created": {"gte": since}}
+        newest_first: list[dict[str, Any]] = []
+        for page in self.api.pages("/v1/events", params):
+            newest_first.extend(e for e in page.get("data") or [] if e["id"] not in seen)
+        events = sorted(reversed(newest_first), key=lambda e: int(e["created"]))
+        if not events:
+            yield Batch(cursor=_events_cursor(since, seen, [], now))
+            return
+        for start in range(0, len(events), EVENT_CHUNK):
+            chunk = events[start : start + EVENT_CHUNK]
+            latest: dict[str, dict[str, Any]] = {}
+            for event in chunk:
+                obj = event["data"]["object"]
+                latest.pop(obj["id"], None)  # keep the order of last change
+                latest[obj["id"]] = event
+            deleted = [oid for oid, e in latest.items() if e["type"] in self.deleted_events]
+            changed = [
+                (e["data"]["object"], True) for e in latest.values() if e["type"] not in self.deleted_events
+            ]
+            batch = self._batch(changed)
+            batch.deleted.extend(deleted)
+            last = chunk[-1] if start + EVENT_CHUNK < len(events) else None
+            if last is not None:
+                at = int(last["created"])
+                batch.cursor = {
+                    "phase": "events",
+                    "since": at,
+                    "seen": [e["id"] for e in events[: start + EVENT_CHUNK] if int(e["created"]) == at],
+                }
+            else:
+                batch.cursor = _events_cursor(since, seen, events, now)
+            yield batch
+
+    def _batch(self, objects: list[tuple[dict[str, Any], bool]]) -> Batch:
+        batch = Batch()
+        for raw, from_event in objects:
+            try:
+                obj = self.complete(raw, from_event=from_event)
+                if obj is None:
+                    continue
+                if obj.get("deleted") is True:
+                    batch.deleted.append(obj["id"])
+                    continue
+                batch.records.append(self.record(obj))
+                for child, rows in self.children(obj).items():
+                    batch.children.setdefault(child, []).extend(rows)
+            except (KeyError, TypeError, ValueError) as exc:
+                batch.quarantine.append(
+                    QuarantineItem(
+                        reason=f"{self.object_name} could not be mapped: {type(exc).__name__}: {exc}",
+                        payload=_dump(raw),
+                        source_id=raw.get("id") if isinstance(raw, dict) else None,
+                    )
+                )
+        for child in self.child_tables:
+            batch.children.setdefault(child, [])
+        return batch
+
+
+def _events_cursor(since: int, seen: set[str], events: list[dict[str, Any]], now: int) -> dict[str, Any]:
+    """After applying ``events``: ``since`` moves up to ``now - EVENT_LAG`` (events stamped earlier
+    than that are all listed by now); ``seen`` keeps the applied events at or after it, which the
+    next ``created >= since`` listing returns again."""
+    cut = max(since, now - EVENT_LAG)
+    kept = {e["id"] for e in events if int(e["created"]) >= cut}
+    if cut == since:
+        kept |= seen
+    return {"phase": "events", "since": cut, "seen": sorted(kept)}
+
+
+def _dump(obj: Any) -> str:
+    import orjson
+
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return repr(obj)
+
+
+# ==================================================================== the streams
+
+
+class CustomerStream(StripeStream):
+    name = "customers"
+    table = "source_accounts"
+    path = "/v1/customers"
+    object_name = "customer"
+    event_types = ("customer.created", "customer.updated", "customer.deleted")
+    deleted_events = frozenset({"customer.deleted"})
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        email = obj.get("email")
+        domain = email.rsplit("@", 1)[1].strip().lower() if email and "@" in email else None
+        key = lookup(obj, self.settings.account_key) if self.settings.account_key else None
+        return {
+            "source_id": obj["id"],
+            "deleted": False,
+            "kind": "customer",
+            "name": obj.get("name"),
+            "email": email,
+            "domain": domain,
+            "account_key": str(key) if key not in (None, "") else None,
+            "currency": obj.get("currency"),
+            "delinquent": obj.get("delinquent"),
+            "created_at": _dt(obj.get("created")),
+            "properties": {"metadata": obj.get("metadata") or {}, "description": obj.get("description")},
+        }
+
+
+class ProductStream(StripeStream):
+    name = "products"
+    table = "products"
+    path = "/v1/products"
+    object_name = "product"
+    event_types = ("product.created", "product.updated", "product.deleted")
+    deleted_events = frozenset({"product.deleted"})
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "source_id": obj["id"],
+            "deleted": False,
+            "name": obj.get("name"),
+            "active": obj.get("active"),
+            "created_at": _dt(obj.get("created")),
+        }
+
+
+class PriceStream(StripeStream):
+    name = "prices"
+    table = "prices"
+    path = "/v1/prices"
+    object_name = "price"
+    event_types = ("price.created", "price.updated", "price.deleted")
+    deleted_events = frozenset({"price.deleted"})
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return price_record(obj)
+
+
+def price_record(obj: Mapping[str, Any]) -> dict[str, Any]:
+    recurring = obj.get("recurring") or {}
+    unit = obj.get("unit_amount")
+    if unit is None and obj.get("unit_amount_decimal") not in (None, ""):
+        decimal = float(obj["unit_amount_decimal"])
+        unit = round(decimal)
+    return {
+        "source_id": obj["id"],
+        "deleted": False,
+        "product_id": _id(obj.get("product")),
+        "nickname": obj.get("nickname"),
+        "currency": obj.get("currency"),
+        "unit_amount": unit,
+        "type": obj.get("type"),
+        "billing_scheme": obj.get("billing_scheme"),
+        "recurring_interval": recurring.get("interval"),
+        "recurring_interval_count": recurring.get("interval_count"),
+        "usage_type": recurring.get("usage_type"),
+        "active": obj.get("active"),
+        "created_at": _dt(obj.get("created")),
+    }
+
+
+class CouponStream(StripeStream):
+    name = "coupons"
+    table = "coupons"
+    path = "/v1/coupons"
+    object_name = "coupon"
+    event_types = ("coupon.created", "coupon.updated", "coupon.deleted")
+    deleted_events = frozenset({"coupon.deleted"})
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "source_id": obj["id"],
+            "deleted": False,
+            "name": obj.get("name"),
+            "percent_off": obj.get("percent_off"),
+            "amount_off": obj.get("amount_off"),
+            "currency": obj.get("currency"),
+            "duration": obj.get("duration"),
+            "duration_in_months": obj.get("duration_in_months"),
+            "created_at": _dt(obj.get("created")),
+        }
+
+
+def _discounts(values: list[Any] | None) -> list[dict[str, Any]]:
+    out = []
+    for value in values or []:
+        if not isinstance(value, dict):
+            out.append({"id": value, "coupon_id": None, "start": None, "end": None})
+            continue
+        source = value.get("source") or {}
+        coupon = _id(source.get("coupon")) or _id(value.get("coupon"))
+        out.append(
+            {
+                "id": value.get("id"),
+                "coupon_id": coupon,
+                "start": _iso(value.get("start")),
+                "end": _iso(value.get("end")),
+            }
+        )
+    return out
+
+
+class SubscriptionStream(StripeStream):
+    name = "subscriptions"
+    table = "subscriptions"
+    path = "/v1/subscriptions"
+    object_name = "subscription"
+    child_tables = {"subscription_items": "subscription_id"}
+    list_params = {"status": "all", "expand": ["data.discounts", "data.items.data.discounts"]}
+    retrieve_params = {"expand": ["discounts", "items.data.discounts"]}
+    event_types = (
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "customer.subscription.trial_will_end",
+    )
+    # customer.subscription.deleted means *ended*: the subscription stays, with status canceled.
+
+    def complete(self, obj: dict[str, Any], *, from_event: bool) -> dict[str, Any] | None:
+        items = obj.get("items") or {}
+        unexpanded = any(not isinstance(d, dict) for d in obj.get("discounts") or []) or any(
+            not isinstance(d, dict) for i in items.get("data") or [] for d in i.get("discounts") or []
+        )
+        if from_event and unexpanded:
+            obj = self.api.get(f"{self.path}/{obj['id']}", self.retrieve_params)
+            items = obj.get("items") or {}
+        if items.get("has_more"):
+            data = list(items.get("data") or [])
+            pages = self.api.pages(
+                "/v1/subscription_items",
+                {"subscription": obj["id"], "expand": ["data.discounts"]},
+                starting_after=data[-1]["id"] if data else None,
+            )
+            for page in pages:
+                data.extend(page.get("data") or [])
+            obj = {**obj, "items": {**items, "data": data, "has_more": False}}
+        return obj
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        items = (obj.get("items") or {}).get("data") or []
+        starts = [i["current_period_start"] for i in items if i.get("current_period_start")]
+        ends = [i["current_period_end"] for i in items if i.get("current_period_end")]
+        return {
+            "source_id": obj["id"],
+            "deleted": False,
+            "source_account_id": _id(obj.get("customer")),
+            "status": obj.get("status"),
+            "currency": obj.get("currency"),
+            "collection_method": obj.get("collection_method"),
+            "created_at": _dt(obj.get("created")),
+            "start_date": _dt(obj.get("start_date")),
+            "trial_start": _dt(obj.get("trial_start")),
+            "trial_end": _dt(obj.get("trial_end")),
+            "current_period_start": _dt(min(starts)) if starts else None,
+            "current_period_end": _dt(max(ends)) if ends else None,
+            "cancel_at_period_end": obj.get("cancel_at_period_end"),
+            "cancel_at": _dt(obj.get("cancel_at")),
+            "canceled_at": _dt(obj.get("canceled_at")),
+            "ended_at": _dt(obj.get("ended_at")),
+            "discounts": _discounts(obj.get("discounts")),
+        }
+
+    def children(self, obj: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        rows = []
+        for item in (obj.get("items") or {}).get("data") or []:
+            rows.append(
+                {
+                    "source_id": item["id"],
+                    "deleted": False,
+                    "subscription_id": obj["id"],
+                    "price_id": _id(item.get("price")),
+                    "quantity": item.get("quantity"),
+                    "current_period_start": _dt(item.get("current_period_start")),
+                    "current_period_end": _dt(item.get("current_period_end")),
+                    "discounts": _discounts(item.get("discounts")),
+                    "created_at": _dt(item.get("created")),
+                }
+            )
+        return {"subscription_items": rows}
+
+
+class InvoiceStream(StripeStream):
+    name = "invoices"
+    table = "invoices"
+    path = "/v1/invoices"
+    object_name = "invoice"
+    child_tables = {"invoice_lines": "invoice_id"}
+    event_types = (
+        "invoice.created",
+        "invoice.updated",
+        "invoice.deleted",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+        "invoice.payment_action_required",
+        "invoice.marked_uncollectible",
+        "invoice.voided",
+        "invoice.overdue",
+        "invoice.sent",
+    )
+    deleted_events = frozenset({"invoice.deleted"})  # only drafts can be deleted
+
+    def complete(self, obj: dict[str, Any], *, from_event: bool) -> dict[str, Any] | None:
+        lines = obj.get("lines") or {}
+        if not lines.get("has_more"):
+            return obj
+        data = list(lines.get("data") or [])
+        for page in self.api.pages(
+            f"/v1/invoices/{obj['id']}/lines", starting_after=data[-1]["id"] if data else None
+        ):
+            data.extend(page.get("data") or [])
+        return {**obj, "lines": {**lines, "data": data, "has_more": False}}
+
+    def record(self, obj: dict[str, Any]) -> dict[str, Any]:
+        parent = obj.get("parent") or {}
+        subscription = _id((parent.get("subscription_details") or {}).get("subscription")) or _id(
+            obj.get("subscription")
+        )
+        transitions = obj.get("status_transitions") or {}
+        taxes = obj.get("total_taxes") or []
+        return {
+            "source_id": obj["id"],
+            "deleted": False,
+            "source_account_id": _id(obj.get("customer")),
+            "subscription_id": subscription,
+            "status": obj.get("status"),
+            "billing_reason": obj.get("billing_reason"),
+            "currency": obj.get("currency"),
+            "subtotal": obj.get("subtotal"),
+            "tax": sum(int(t.get("amount") or 0) for t in taxes) if taxes else obj.get("tax"),
+            "total": obj.get("total"),
+            "amount_due": obj.get("amount_due"),
+            "amount_paid": obj.get("amount_paid"),
+            "created_at": _dt(obj.get("created")),
+            "period_start": _dt(obj.get("period_start")),
+            "period_end": _dt(obj.get("period_end")),
+            "due_date": _dt(obj.get("due_date")),
+            "paid_at": _dt(transitions.get("paid_at")),
+        }
+
+    def children(self, obj: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "invoice_lines": [line_record(obj, line) for line in (obj.get("lines") or {}).get("data") or []]
+        }
+
+
+def line_record(invoice: Mapping[str, Any], line: Mapping[str, Any]) -> dict[str, Any]:
+    """One invoice line (basil+ shape: ``parent``, ``pricing``, ``taxes``)."""
+    parent = line.get("parent") or {}
+    item_details = parent.get("subscription_item_details") or {}
+    invoice_item = parent.get("invoice_item_details") or {}
+    details = item_details or invoice_item
+    pricing = (line.get("pricing") or {}).get("price_details") or {}
+    taxes = line.get("taxes") or []
+    period = line.get("period") or {}
+    inv_parent = invoice.get("parent") or {}
+    subscription = (
+        _id(details.get("subscription"))
+        or _id(line.get("subscription"))
+        or _id((inv_parent.get("subscription_details") or {}).get("subscription"))
+        if details or line.get("subscription")
+        else None
+    )
+    return {
+        "source_id": line["id"],
+        "deleted": False,
+        "invoice_id": invoice["id"],
+        "subscription_id": subscription,
+        "subscription_item_id": item_details.get("subscription_item") or line.get("subscription_item"),
+        "price_id": _id(pricing.get("price")) or _id((line.get("price") or {}).get("id")),
+        "kind": "subscription" if parent.get("type") == "subscription_item_details" else "invoiceitem",
+        "currency": line.get("currency"),
+        "amount": line.get("amount"),
+        "discount_amount": sum(int(d.get("amount") or 0) for d in line.get("discount_amounts") or []),
+        "inclusive_tax_amount": sum(
+            int(t.get("amount") or 0) for t in taxes if t.get("tax_behavior") == "inclusive"
+        ),
+        "exclusive_tax_amount": sum(
+            int(t.get("amount") or 0) for t in taxes if t.get("tax_behavior") != "inclusive"
+        ),
+        "quantity": line.get("quantity"),
+        "proration": bool(details.get("proration")),
+        "period_start": _dt(period.get("start")),
+        "period_end": _dt(period.get("end")),
+        "description": line.get("description"),
+    }
+
+
+STREAMS: tuple[type[StripeStream], ...] = (
+    CustomerStream,
+    ProductStream,
+    PriceStream,
+    CouponStream,
+    SubscriptionStream,
+    InvoiceStream,
+)
