@@ -65,6 +65,7 @@ class OwnersStream(Stream):
 
     name = "owners"
     table = "owners"
+    cursor_field = None
 
     def __init__(self, ctx: HubSpotContext) -> None:
         self.ctx = ctx
@@ -85,6 +86,7 @@ class TicketStagesStream(Stream):
 
     name = "ticket_stages"
     table = "ticket_stages"
+    cursor_field = None
 
     def __init__(self, ctx: HubSpotContext) -> None:
         self.ctx = ctx

@@ -27,9 +27,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
+import socket
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,11 +127,10 @@ class _Record:
     modified_ms: int = 0
 
 
-@dataclass
-class _Throttle:
-    remaining: int
-    retry_after: str | None
-    paths: tuple[str, ...]
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    retry_after: float | None
 
 
 class FakeHubSpot:
@@ -141,8 +143,10 @@ class FakeHubSpot:
         search_cap: int = 10_000,
         list_max: int = 100,
         search_max: int = 200,
+        port: int = 0,
     ) -> None:
         self.token = token
+        self.port = port
         self.search_cap = search_cap
         self.list_max = list_max
         self.search_max = search_max
@@ -154,7 +158,10 @@ class FakeHubSpot:
         self.requests: list[tuple[str, str]] = []
         """(method, path) of every request served, for assertions on what the client asked."""
         self.search_bodies: list[dict[str, Any]] = []
-        self._throttles: list[_Throttle] = []
+        self.properties_requested: dict[str, set[str]] = {t: set() for t in OBJECT_TYPES}
+        """Every property name the client asked for, per object type."""
+        self._faults: deque[_Fault] = deque()
+        self.credentials_rejected = False
         self._lock = threading.RLock()
         self._clock = datetime.now(UTC)
         self._server: ThreadingHTTPServer | None = None
@@ -175,7 +182,7 @@ class FakeHubSpot:
         class Handler(_Handler):
             portal = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-hubspot", daemon=True)
         self._thread.start()
@@ -195,11 +202,19 @@ class FakeHubSpot:
 
     # ------------------------------------------------------------------ behaviour switches
 
-    def throttle(self, count: int, *, retry_after: str | None = "1", paths: Iterable[str] = ()) -> None:
-        """Answer the next ``count`` requests (whose path starts with one of ``paths``, if given)
-        with HubSpot's 429 and ``Retry-After``."""
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` requests with ``status`` (HubSpot's error body for it, and
+        ``Retry-After`` if given). The conformance kit's ``FakeSource`` protocol."""
         with self._lock:
-            self._throttles.append(_Throttle(count, retry_after, tuple(paths)))
+            self._faults.extend(_Fault(status, retry_after) for _ in range(times))
+
+    def throttle(self, count: int, *, retry_after: float | None = 1) -> None:
+        """A burst of ``count`` 429 answers (HubSpot's rate-limit body)."""
+        self.fail_next(429, times=count, retry_after=retry_after)
+
+    def reject_credentials(self) -> None:
+        """From now on answer every request as HubSpot answers an expired token."""
+        self.credentials_rejected = True
 
     def drop_property(self, object_type: str, name: str) -> None:
         """Make ``name`` unknown to the portal: requests for it are silently ignored."""
@@ -418,6 +433,134 @@ class FakeHubSpot:
             modified=modified,
         )
 
+    def load_examples(self) -> None:
+        """The records of HubSpot's reference payloads (docs/reference shapes): the default
+        pipeline, one owner, one company, one contact, two tickets and three survey answers."""
+        self.add_default_pipeline()
+        self.add_owner("81234567", "maria.csm@vendor.example", "Maria", "Lopez")
+        self.add(
+            "companies",
+            "9917013",
+            {
+                "name": "Dana Analytics",
+                "domain": "example.com",
+                "hubspot_owner_id": "81234567",
+                "lifecyclestage": "customer",
+                "account_id": "ACC-9917013",
+                "createdate": "2025-06-11T08:00:00.000Z",
+            },
+            modified=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        )
+        self.add(
+            "contacts",
+            "140551",
+            {
+                "email": "dana@example.com",
+                "firstname": "Dana",
+                "lastname": "Reyes",
+                "associatedcompanyid": "9917013",
+                "createdate": "2025-06-11T08:05:00.000Z",
+            },
+            associations={"companies": ["9917013"]},
+            modified=datetime(2026, 3, 1, 9, 5, tzinfo=UTC),
+        )
+        self.add(
+            "tickets",
+            "31877203415",
+            {
+                "subject": "Cannot export invoices to CSV",
+                "content": "Export button spins forever on the billing page.",
+                "hs_pipeline": "0",
+                "hs_pipeline_stage": "4",
+                "hs_ticket_priority": "HIGH",
+                "hs_ticket_category": "PRODUCT_ISSUE",
+                "source_type": "EMAIL",
+                "createdate": "2026-03-02T09:14:05.120Z",
+                "closed_date": "2026-03-04T16:39:58.000Z",
+                "first_agent_reply_date": "2026-03-02T10:02:47.311Z",
+                "time_to_first_agent_reply": "2922191",
+                "time_to_close": "200993880",
+                "hs_num_times_contacted": "3",
+                "hs_is_closed": "true",
+                "hubspot_owner_id": "81234567",
+            },
+            associations={"contacts": ["140551"], "companies": ["9917013"]},
+            created=datetime.fromisoformat("2026-03-02T09:14:05.120Z"),
+            modified=datetime.fromisoformat("2026-03-04T16:40:11.903Z"),
+        )
+        self.add(
+            "tickets",
+            "31877209981",
+            {
+                "subject": "SSO login loop",
+                "hs_pipeline": "0",
+                "hs_pipeline_stage": "1",
+                "hs_ticket_priority": "MEDIUM",
+                "createdate": "2026-03-05T22:01:00.004Z",
+                "closed_date": None,
+                "first_agent_reply_date": None,
+                "time_to_first_agent_reply": None,
+                "time_to_close": None,
+                "hs_num_times_contacted": "0",
+                "hs_is_closed": "false",
+            },
+            created=datetime.fromisoformat("2026-03-05T22:01:00.004Z"),
+            modified=datetime.fromisoformat("2026-03-05T22:01:03.550Z"),
+        )
+        self.add(
+            "feedback_submissions",
+            "904412",
+            {
+                "hs_survey_type": "NPS",
+                "hs_survey_id": "12",
+                "hs_survey_name": "Quarterly NPS",
+                "hs_survey_channel": "EMAIL",
+                "hs_value": "9",
+                "hs_response_group": "PROMOTER",
+                "hs_content": "Reporting got much faster this quarter.",
+                "hs_sentiment": "POSITIVE",
+                "hs_submission_timestamp": "2026-03-03T12:00:41.000Z",
+                "hs_contact_id": "140551",
+                "hs_contact_email_rollup": "dana@example.com",
+                "hs_createdate": "2026-03-03T12:00:42.519Z",
+            },
+            associations={"contacts": ["140551"]},
+            created=datetime.fromisoformat("2026-03-03T12:00:42.519Z"),
+            modified=datetime.fromisoformat("2026-03-03T12:00:43.002Z"),
+        )
+        self.add(
+            "feedback_submissions",
+            "904430",
+            {
+                "hs_survey_type": "CSAT",
+                "hs_survey_id": "7",
+                "hs_survey_name": "Support CSAT",
+                "hs_survey_channel": "EMAIL",
+                "hs_value": "2",
+                "hs_response_group": "DISSATISFIED",
+                "hs_content": "Took two days to get an answer.",
+                "hs_submission_timestamp": "2026-03-04T17:10:05.000Z",
+                "hs_contact_id": "140551",
+                "hs_ticket_id": "31877203415",
+                "hs_createdate": "2026-03-04T17:10:06.100Z",
+            },
+            created=datetime.fromisoformat("2026-03-04T17:10:06.100Z"),
+            modified=datetime.fromisoformat("2026-03-04T17:10:06.100Z"),
+        )
+        self.add(
+            "feedback_submissions",
+            "904431",
+            {
+                "hs_survey_type": "CES",
+                "hs_survey_name": "Onboarding effort",
+                "hs_value": "5",
+                "hs_submission_timestamp": "2026-03-04T18:00:00.000Z",
+                "hs_createdate": "2026-03-04T18:00:01.000Z",
+            },
+            created=datetime.fromisoformat("2026-03-04T18:00:01.000Z"),
+            modified=datetime.fromisoformat("2026-03-04T18:00:01.000Z"),
+        )
+
     def populate(
         self,
         *,
@@ -529,17 +672,16 @@ class FakeHubSpot:
         path = parts.path.rstrip("/")
         with self._lock:
             self.requests.append((method, path))
-            throttled = self._take_throttle(path)
-        if throttled is not None:
-            extra = {"Retry-After": throttled.retry_after} if throttled.retry_after is not None else {}
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            return fault.status, extra, _fault_body(fault.status)
+        if self.credentials_rejected:
             return (
-                429,
-                extra,
+                401,
+                {},
                 _error(
-                    "You have reached your ten_secondly_rolling limit.",
-                    "RATE_LIMITS",
-                    errorType="RATE_LIMIT",
-                    policyName="TEN_SECONDLY_ROLLING",
+                    "The OAuth token used to make this call expired 2 day(s) ago.", "EXPIRED_AUTHENTICATION"
                 ),
             )
         if headers.get("Authorization") != f"Bearer {self.token}":
@@ -560,13 +702,6 @@ class FakeHubSpot:
             return 400, {}, _error("Invalid input JSON on line 1", "VALIDATION_ERROR")
         with self._lock:
             return self._route(method, segments, query, payload)
-
-    def _take_throttle(self, path: str) -> _Throttle | None:
-        for throttle in self._throttles:
-            if throttle.remaining > 0 and (not throttle.paths or path.startswith(throttle.paths)):
-                throttle.remaining -= 1
-                return throttle
-        return None
 
     def _route(
         self, method: str, seg: list[str], query: dict[str, list[str]], body: Any
@@ -602,6 +737,7 @@ class FakeHubSpot:
         after = int((query.get("after") or ["0"])[0] or 0)
         archived = (query.get("archived") or ["false"])[0].lower() == "true"
         properties = query.get("properties") or list(DEFAULT_PROPERTIES[object_type])
+        self.properties_requested[object_type].update(properties)
         associations = query.get("associations") or []
         order = self._order[object_type]
         table = self.objects[object_type]
@@ -674,6 +810,7 @@ class FakeHubSpot:
         total = len(matches)
         end = min(after + limit, total, self.search_cap)
         properties = body.get("properties") or list(DEFAULT_PROPERTIES[object_type])
+        self.properties_requested[object_type].update(properties)
         page: dict[str, Any] = {
             "total": total,
             "results": [self._render(object_type, r, properties, ()) for r in matches[after:end]],
@@ -848,6 +985,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _fault_body(status: int) -> dict[str, Any]:
+    if status == 429:
+        return _error(
+            "You have reached your ten_secondly_rolling limit.",
+            "RATE_LIMITS",
+            errorType="RATE_LIMIT",
+            policyName="TEN_SECONDLY_ROLLING",
+        )
+    if status >= 500:
+        return _error("internal error", "UNKNOWN")
+    return _error(f"HTTP {status}", "VALIDATION_ERROR")
+
+
 def _as_property(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -864,3 +1014,56 @@ def iter_ids(fake: FakeHubSpot, object_type: str) -> Iterator[str]:
     """The ids of a type's live records, in id order (for assertions)."""
     table = fake.objects[object_type]
     return (str(i) for i in fake._order[object_type] if not table[i].archived)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a fake whose address must be known early)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HubSpotHarness:
+    """The conformance kit's harness for the built-in HubSpot connector (duck-types
+    ``vitalsign.testing.ConnectorHarness``, which needs pytest, so this module does not import it).
+
+    The fake serves the reference records plus a small synthetic portal, two records a page.
+    """
+
+    connector_type = "hubspot"
+    http = True
+    plugin = None
+    secret_values: tuple[str, ...] = ()
+    expected_quarantine = 0
+    empty_streams: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.port = free_port()
+
+    @property
+    def instance_name(self) -> str:
+        return "hubspot_under_test"
+
+    def settings(self, env: dict[str, str]) -> dict[str, Any]:
+        env["HUBSPOT_ACCESS_TOKEN"] = "fake-hubspot-token-conformance"
+        return {
+            "access_token": "${HUBSPOT_ACCESS_TOKEN}",
+            "base_url": f"http://127.0.0.1:{self.port}",
+            "account_key": "account_id",
+            "list_page_size": 2,
+            "search_page_size": 2,
+            "requests_per_10s": 0,
+            "search_per_second": 0,
+            "index_lag_seconds": 0,
+        }
+
+    def source(self) -> AbstractContextManager[FakeHubSpot]:
+        @contextmanager
+        def run() -> Iterator[FakeHubSpot]:
+            fake = FakeHubSpot(token="fake-hubspot-token-conformance", port=self.port)
+            fake.load_examples()
+            fake.populate(companies=3, contacts=4, tickets=5, feedback=4, owners=2)
+            with fake:
+                yield fake
+
+        return run()
