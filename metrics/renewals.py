@@ -1,0 +1,126 @@
+"""Renewal metrics over contract terms found in the revenue timeline.
+
+A contract is a subscription billed over a multi-month term: a timeline row whose
+``interval_months`` is at least ``[metrics] renewal_min_months`` (default 12). Its terms end on the
+anniversaries of the row's ``valid_from`` (every ``interval_months``) that the row reaches; a row
+per billing period has exactly one, at its ``valid_to``. A term ending in month M is *renewed*
+when the same subscription still has MRR at M's last second; its renewed value is that MRR
+(upgrades included, so net dollar renewal can exceed 100 %).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Integer, case, cast, func, or_, select
+from vitalsign.core.metric import Metric, MetricQuery
+from vitalsign.core.store import table
+
+from . import _segments, _sql, revenue
+
+
+def min_months(query: MetricQuery) -> int:
+    return int(query.options.get("renewal_min_months", 12))
+
+
+class RenewalMetric(Metric):
+    family = "renewals"
+    segments = _segments.ACCOUNT_SEGMENTS
+    unit = "percent"
+    columns = ("value", "up_for_renewal", "renewed", "expiring_mrr", "renewed_mrr")
+    dollars = False
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        dialect = conn.dialect.name
+        rt = table("revenue_timeline")
+        months = _sql.months_table(_sql.query_indexes(query))
+        first = _sql.month_index(rt.c.valid_from, dialect)
+        last = _sql.month_index(rt.c.valid_to, dialect)
+        term = cast(rt.c.interval_months, Integer)
+        age = months.c.idx - first
+        account_id = _sql.linked_account(rt.c.source, rt.c.source_account_id, "customer")
+        terms = (
+            select(
+                months.c.idx,
+                months.c.t_end,
+                rt.c.source,
+                rt.c.subscription_id,
+                account_id.label("account_id"),
+                rt.c.mrr,
+            )
+            .select_from(months.join(rt, rt.c.valid_from <= months.c.t_end))
+            .where(
+                rt.c.interval_months >= min_months(query),
+                rt.c.mrr > 0,
+                age > 0,
+                age % term == 0,
+                or_(rt.c.valid_to.is_(None), last >= months.c.idx),
+            )
+            .subquery("terms")
+        )
+        after = table("revenue_timeline").alias("after")
+        renewed_mrr = (
+            select(func.coalesce(func.sum(after.c.mrr), 0))
+            .where(
+                after.c.source == terms.c.source,
+                after.c.subscription_id == terms.c.subscription_id,
+                _sql.active_at(after, terms.c.t_end),
+            )
+            .scalar_subquery()
+        )
+        contracts = (
+            select(
+                terms.c.idx,
+                terms.c.account_id,
+                terms.c.source,
+                terms.c.subscription_id,
+                func.sum(terms.c.mrr).label("expiring"),
+                func.max(renewed_mrr).label("renewed"),
+            )
+            .group_by(terms.c.idx, terms.c.account_id, terms.c.source, terms.c.subscription_id)
+            .subquery("contracts")
+        )
+        seg, join = _segments.segment(conn, query, contracts.c.account_id)
+        stmt = (
+            select(
+                contracts.c.idx,
+                seg.label("seg"),
+                func.count().label("up"),
+                func.sum(case((contracts.c.renewed > 0, 1), else_=0)).label("kept"),
+                func.sum(contracts.c.expiring).label("expiring"),
+                func.sum(contracts.c.renewed).label("renewed"),
+            )
+            .select_from(join(contracts))
+            .group_by(contracts.c.idx, seg)
+        )
+        if query.account_id is not None:
+            stmt = stmt.where(contracts.c.account_id == query.account_id)
+        found = {}
+        for r in conn.execute(stmt):
+            up, kept = int(r.up), int(r.kept)
+            expiring, renewed = float(r.expiring), float(r.renewed)
+            found[(r.idx, r.seg)] = {
+                "value": revenue.rate(renewed, expiring) if self.dollars else revenue.rate(kept, up),
+                "up_for_renewal": up,
+                "renewed": kept,
+                "expiring_mrr": revenue.money(expiring, query),
+                "renewed_mrr": revenue.money(renewed, query),
+            }
+        empty = {"value": None, "up_for_renewal": 0, "renewed": 0, "expiring_mrr": 0.0, "renewed_mrr": 0.0}
+        return _segments.monthly_rows(query, found, empty)
+
+
+class RenewalRate(RenewalMetric):
+    name = "renewal_rate"
+    description = "Contracts (terms of 12+ months) renewed / contracts whose term ended in the month (%)."
+
+
+class NetDollarRenewalRate(RenewalMetric):
+    name = "net_dollar_renewal_rate"
+    description = "MRR of the renewed contracts after renewal (with expansion) / their expiring MRR (%)."
+    dollars = True
+
+
+METRICS: list[Metric] = [RenewalRate(), NetDollarRenewalRate()]
+
+__all__ = ["METRICS"]

@@ -1,0 +1,669 @@
+"""Usage metrics over the daily rollups (``usage_daily``, ``usage_user_daily``,
+``usage_feature_daily``); raw ``usage_events`` are never scanned.
+
+A user is a user of one account group (``source, account_key, user_id``): someone active in two
+accounts counts in both. An analytics group belongs to the account it is linked to
+(``identity_links`` kind ``group``); unattributed events (account key ``""``) count product-wide
+only. Windows end with the month's last day: WAU the last 7 days, MAU the calendar month,
+license utilization and feature use the last 30 days (``[metrics] active_days``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    and_,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.selectable import Subquery
+from vitalsign.core.metric import Metric, MetricQuery
+from vitalsign.core.store import table
+
+from . import _segments, _sql
+
+
+def active_days(query: MetricQuery) -> int:
+    return int(query.options.get("active_days", 30))
+
+
+def windows(query: MetricQuery, days: int, indexes: list[int] | None = None) -> Subquery:
+    """Per month: ``idx`` and the inclusive day window ``[day_from, day_to]`` ending the month."""
+    rows = []
+    for i in indexes if indexes is not None else _sql.query_indexes(query):
+        end = _sql.month_end(_sql.month_at(i)).date()
+        rows.append(
+            select(
+                literal(i, Integer).label("idx"),
+                _sql.day(end - timedelta(days=days - 1)).label("day_from"),
+                _sql.day(end).label("day_to"),
+            )
+        )
+    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("windows")
+
+
+def group_account(source: Any, account_key: Any) -> Any:
+    return _sql.linked_account(source, account_key, "group")
+
+
+def usage_scope(conn: Connection, query: MetricQuery, tbl: Any) -> tuple[Any, Any]:
+    """``(segment expression, joiner)`` for a rollup table, honouring ``--by``."""
+    return _segments.segment(conn, query, group_account(tbl.c.source, tbl.c.account_key))
+
+
+def account_filter(stmt: Any, query: MetricQuery, tbl: Any) -> Any:
+    if query.account_id is not None:
+        stmt = stmt.where(
+            _segments.records_of_account(tbl.c.source, tbl.c.account_key, query.account_id, "group")
+        )
+    return stmt
+
+
+def user_key(tbl: Any) -> Any:
+    sep = literal("\x1f", String)
+    return tbl.c.source + sep + tbl.c.account_key + sep + tbl.c.user_id
+
+
+class UsageMetric(Metric):
+    family = "usage"
+    segments = _segments.ACCOUNT_SEGMENTS
+
+
+class DAU(UsageMetric):
+    name = "dau"
+    description = "Daily active users, averaged over the days of the month."
+    unit = "count"
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        ud = table("usage_daily")
+        months = _sql.months_table(_sql.query_indexes(query))
+        seg, join = usage_scope(conn, query, ud)
+        during = and_(ud.c.day >= months.c.d_start, ud.c.day <= months.c.d_end)
+        stmt = account_filter(
+            select(months.c.idx, seg.label("seg"), func.sum(ud.c.active_users).label("user_days"))
+            .select_from(join(months.join(ud, during)))
+            .group_by(months.c.idx, seg),
+            query,
+            ud,
+        )
+        found = {
+            (row.idx, row.seg): {"value": round(float(row.user_days) / _days_in(row.idx), 2)}
+            for row in conn.execute(stmt)
+        }
+        return _segments.monthly_rows(query, found, {"value": 0.0})
+
+
+def _days_in(index: int) -> int:
+    return _sql.month_end(_sql.month_at(index)).day
+
+
+class DistinctUsers(UsageMetric):
+    """Distinct users over a window ending with each month."""
+
+    unit = "count"
+    days: int | None = None  # None: the calendar month
+
+    def counts(self, conn: Connection, query: MetricQuery) -> dict[tuple[int, Any], int]:
+        uud = table("usage_user_daily")
+        seg, join = usage_scope(conn, query, uud)
+        if self.days is None:
+            months = _sql.months_table(_sql.query_indexes(query))
+            idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
+            frame = months
+        else:
+            frame = windows(query, self.days)
+            idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
+        stmt = account_filter(
+            select(idx_col, seg.label("seg"), func.count(distinct(user_key(uud))).label("users"))
+            .select_from(join(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi))))
+            .group_by(idx_col, seg),
+            query,
+            uud,
+        )
+        return {(row.idx, row.seg): int(row.users) for row in conn.execute(stmt)}
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        found = {k: {"value": v} for k, v in self.counts(conn, query).items()}
+        return _segments.monthly_rows(query, found, {"value": 0})
+
+
+class WAU(DistinctUsers):
+    name = "wau"
+    description = "Weekly active users: distinct users in the last 7 days of the month."
+    days = 7
+
+
+class MAU(DistinctUsers):
+    name = "mau"
+    description = "Monthly active users: distinct users in the calendar month."
+
+
+class Stickiness(UsageMetric):
+    name = "stickiness"
+    description = "DAU / MAU (%): how many of the month's users come back on a given day."
+    unit = "percent"
+    columns = ("value", "dau", "mau")
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        daus = {(r["period"], r.get("segment")): r["value"] for r in DAU().compute(conn, query)}
+        maus = {(r["period"], r.get("segment")): r["value"] for r in MAU().compute(conn, query)}
+        rows = []
+        for key, mau in maus.items():
+            dau = daus.get(key, 0.0)
+            row: dict[str, Any] = {"period": key[0]}
+            if query.by:
+                row["segment"] = key[1]
+            row.update({"value": round(100.0 * dau / mau, 2) if mau else None, "dau": dau, "mau": mau})
+            rows.append(row)
+        return rows
+
+
+# ---------------------------------------------------------------- seats and utilization
+
+
+def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
+    """``(idx, account_id, seats)`` at each frame month's end.
+
+    ``[metrics] seats_property`` (a CRM company property) wins when set; otherwise the quantity
+    of seat-priced subscription items active at the month end: items of ``seat_products``
+    (product names or ids) when configured, else every licensed per-unit recurring price.
+    """
+    prop = query.options.get("seats_property")
+    links = table("identity_links")
+    if prop:
+        sa = table("source_accounts")
+        value = sa.c.properties[str(prop)].as_float()
+        return (
+            select(frame.c.idx, links.c.account_id, func.max(value).label("seats"))
+            .select_from(
+                frame.join(sa, literal(True) == literal(True)).join(
+                    links,
+                    and_(
+                        links.c.source == sa.c.source,
+                        links.c.source_kind == sa.c.kind,
+                        links.c.external_id == sa.c.source_id,
+                    ),
+                )
+            )
+            .where(links.c.account_id.is_not(None), value > 0)
+            .group_by(frame.c.idx, links.c.account_id)
+        )
+    rt, prices, products = table("revenue_timeline"), table("prices"), table("products")
+    seat_products = query.options.get("seat_products")
+    if seat_products:
+        names = [str(p) for p in seat_products]
+        is_seat = or_(rt.c.product_id.in_(names), products.c.name.in_(names))
+    else:
+        is_seat = and_(
+            prices.c.usage_type == "licensed",
+            func.coalesce(prices.c.billing_scheme, "per_unit") == "per_unit",
+            prices.c.type != "one_time",
+        )
+    return (
+        select(frame.c.idx, links.c.account_id, func.sum(rt.c.quantity).label("seats"))
+        .select_from(
+            frame.join(rt, _sql.active_at(rt, frame.c.t_end))
+            .join(
+                links,
+                and_(
+                    links.c.source == rt.c.source,
+                    links.c.source_kind == "customer",
+                    links.c.external_id == rt.c.source_account_id,
+                ),
+            )
+            .outerjoin(prices, and_(prices.c.source == rt.c.source, prices.c.source_id == rt.c.price_id))
+            .outerjoin(
+                products, and_(products.c.source == rt.c.source, products.c.source_id == rt.c.product_id)
+            )
+        )
+        .where(is_seat, rt.c.quantity > 0, rt.c.mrr > 0)
+        .group_by(frame.c.idx, links.c.account_id)
+    )
+
+
+def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
+    """``(idx, account_id, users)``: distinct users of the account's groups in each window."""
+    uud, links = table("usage_user_daily"), table("identity_links")
+    return (
+        select(frame.c.idx, links.c.account_id, func.count(distinct(user_key(uud))).label("users"))
+        .select_from(
+            frame.join(uud, and_(uud.c.day >= frame.c.day_from, uud.c.day <= frame.c.day_to)).join(
+                links,
+                and_(
+                    links.c.source == uud.c.source,
+                    links.c.source_kind == "group",
+                    links.c.external_id == uud.c.account_key,
+                ),
+            )
+        )
+        .where(links.c.account_id.is_not(None))
+        .group_by(frame.c.idx, links.c.account_id)
+    )
+
+
+def utilization_frame(query: MetricQuery, indexes: list[int]) -> Subquery:
+    """Months with their end instant and the active-user window ending the month."""
+    days = active_days(query)
+    rows = []
+    for i in indexes:
+        end = _sql.month_end(_sql.month_at(i))
+        rows.append(
+            select(
+                literal(i, Integer).label("idx"),
+                _sql.ts(end).label("t_end"),
+                _sql.day(end.date() - timedelta(days=days - 1)).label("day_from"),
+                _sql.day(end.date()).label("day_to"),
+            )
+        )
+    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("frame")
+
+
+def utilization_by_account(conn: Connection, query: MetricQuery, indexes: list[int]) -> Subquery:
+    """``(idx, account_id, seats, users)`` for accounts with seats."""
+    frame = utilization_frame(query, indexes)
+    seats = seats_at(conn, query, frame)
+    users = active_users_by_account(query, frame)
+    if query.account_id is not None:
+        links = table("identity_links")
+        seats = seats.where(links.c.account_id == query.account_id)
+        users = users.where(links.c.account_id == query.account_id)
+    s, u = seats.subquery("seats"), users.subquery("users")
+    return (
+        select(s.c.idx, s.c.account_id, s.c.seats, func.coalesce(u.c.users, 0).label("users"))
+        .select_from(s.outerjoin(u, and_(u.c.idx == s.c.idx, u.c.account_id == s.c.account_id)))
+        .subquery("utilization")
+    )
+
+
+class LicenseUtilization(UsageMetric):
+    name = "license_utilization"
+    description = "Active users in the last 30 days / seats (%), over accounts with seats."
+    unit = "percent"
+    columns = ("value", "active_users", "seats", "accounts")
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        util = utilization_by_account(conn, query, _sql.query_indexes(query))
+        seg, join = _segments.segment(conn, query, util.c.account_id)
+        stmt = (
+            select(
+                util.c.idx,
+                seg.label("seg"),
+                func.sum(util.c.users).label("users"),
+                func.sum(util.c.seats).label("seats"),
+                func.count().label("accounts"),
+            )
+            .select_from(join(util))
+            .group_by(util.c.idx, seg)
+        )
+        found = {
+            (r.idx, r.seg): {
+                "value": round(100.0 * float(r.users) / float(r.seats), 2) if r.seats else None,
+                "active_users": int(r.users),
+                "seats": float(r.seats),
+                "accounts": int(r.accounts),
+            }
+            for r in conn.execute(stmt)
+        }
+        empty = {"value": None, "active_users": 0, "seats": 0.0, "accounts": 0}
+        return _segments.monthly_rows(query, found, empty)
+
+
+# ---------------------------------------------------------------- features
+
+
+def key_features(conn: Connection, query: MetricQuery) -> list[str]:
+    """``[metrics] key_features``, else every feature the rollup has seen."""
+    configured = query.options.get("key_features")
+    if configured:
+        return [str(f) for f in configured]
+    ufd = table("usage_feature_daily")
+    return [f for (f,) in conn.execute(select(ufd.c.feature).distinct().order_by(ufd.c.feature))]
+
+
+def first_days(query: MetricQuery) -> tuple[Subquery, Subquery]:
+    """First active day of each group, and first use of each feature by each group."""
+    ud, ufd = table("usage_daily"), table("usage_feature_daily")
+    starts = account_filter(
+        select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
+        .where(ud.c.account_key != "")
+        .group_by(ud.c.source, ud.c.account_key),
+        query,
+        ud,
+    ).subquery("group_start")
+    adopted = account_filter(
+        select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
+        .where(ufd.c.account_key != "")
+        .group_by(ufd.c.source, ufd.c.account_key, ufd.c.feature),
+        query,
+        ufd,
+    ).subquery("first_use")
+    return starts, adopted
+
+
+class FeatureAdoption(UsageMetric):
+    name = "feature_adoption"
+    description = (
+        "Per key feature: accounts using it in the last 30 days, adoption rate, days from account "
+        "start to first use, weeks of use since; row '(all)': breadth = mean share of key features used."
+    )
+    unit = "percent"
+    columns = ("feature", "accounts", "adoption_rate", "days_to_adopt", "weeks_of_use", "breadth")
+    segments = ()
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        dialect = conn.dialect.name
+        features = key_features(conn, query)
+        if not features:
+            return []
+        ud, ufd = table("usage_daily"), table("usage_feature_daily")
+        frame = windows(query, active_days(query))
+        starts, adopted = first_days(query)
+        active = account_filter(
+            select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
+            .select_from(frame.join(ud, and_(ud.c.day >= frame.c.day_from, ud.c.day <= frame.c.day_to)))
+            .where(ud.c.account_key != "", ud.c.active_users > 0)
+            .group_by(frame.c.idx),
+            query,
+            ud,
+        )
+        groups = {r.idx: int(r.groups) for r in conn.execute(active)}
+        used = account_filter(
+            select(
+                frame.c.idx,
+                ufd.c.source,
+                ufd.c.account_key,
+                ufd.c.feature,
+                func.max(ufd.c.day).label("last_use"),
+            )
+            .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
+            .where(ufd.c.account_key != "", ufd.c.feature.in_(features))
+            .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature),
+            query,
+            ufd,
+        ).subquery("used")
+        weeks = _sql.days_between(adopted.c.first_use, used.c.last_use, dialect) / 7.0
+        per_feature = (
+            select(used.c.idx, used.c.feature, func.count().label("accounts"), func.avg(weeks).label("weeks"))
+            .select_from(
+                used.join(
+                    adopted,
+                    and_(
+                        adopted.c.source == used.c.source,
+                        adopted.c.account_key == used.c.account_key,
+                        adopted.c.feature == used.c.feature,
+                    ),
+                )
+            )
+            .group_by(used.c.idx, used.c.feature)
+        )
+        breadth = select(used.c.idx, func.count().label("uses")).group_by(used.c.idx)
+        months = _sql.months_table(_sql.query_indexes(query))
+        adoption_days = (
+            select(
+                months.c.idx,
+                adopted.c.feature,
+                _sql.days_between(starts.c.first_day, adopted.c.first_use, dialect).label("days"),
+            )
+            .select_from(
+                months.join(
+                    adopted,
+                    and_(adopted.c.first_use >= months.c.d_start, adopted.c.first_use <= months.c.d_end),
+                ).join(
+                    starts,
+                    and_(starts.c.source == adopted.c.source, starts.c.account_key == adopted.c.account_key),
+                )
+            )
+            .where(adopted.c.feature.in_(features))
+            .subquery("adoption_days")
+        )
+        medians = _sql.percentile_rows(adoption_days, "days", ["idx", "feature"], [("median", 50)])
+        uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
+        to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
+        spread = {r.idx: int(r.uses) for r in conn.execute(breadth)}
+        rows: list[dict[str, Any]] = []
+        for i in _sql.query_indexes(query):
+            n = groups.get(i, 0)
+            for feature in features:
+                u = uses.get((i, feature))
+                count = int(u.accounts) if u else 0
+                rows.append(
+                    {
+                        "period": _sql.period(i),
+                        "feature": feature,
+                        "accounts": count,
+                        "adoption_rate": round(100.0 * count / n, 2) if n else None,
+                        "days_to_adopt": _round(to_adopt.get((i, feature))),
+                        "weeks_of_use": _round(float(u.weeks)) if u and u.weeks is not None else None,
+                        "breadth": None,
+                    }
+                )
+            rows.append(
+                {
+                    "period": _sql.period(i),
+                    "feature": "(all)",
+                    "accounts": n,
+                    "adoption_rate": None,
+                    "days_to_adopt": None,
+                    "weeks_of_use": None,
+                    "breadth": round(100.0 * spread.get(i, 0) / (n * len(features)), 2) if n else None,
+                }
+            )
+        return rows
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class TimeToMilestone(UsageMetric):
+    name = "time_to_milestone"
+    description = (
+        "Accounts whose events of [metrics] milestone_feature reached milestone_count in the month, "
+        "and the median days from their first active day."
+    )
+    unit = "days"
+    columns = ("value", "accounts", "feature", "count")
+    segments = ()
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        dialect = conn.dialect.name
+        features = key_features(conn, query)
+        feature = str(query.options.get("milestone_feature") or (features[0] if features else ""))
+        target = int(query.options.get("milestone_count", 1))
+        ufd = table("usage_feature_daily")
+        starts, _ = first_days(query)
+        part = (ufd.c.source, ufd.c.account_key)
+        running = account_filter(
+            select(
+                ufd.c.source,
+                ufd.c.account_key,
+                ufd.c.day,
+                func.sum(ufd.c.events)
+                .over(partition_by=part, order_by=ufd.c.day, rows=(None, 0))
+                .label("total"),
+            ).where(ufd.c.feature == feature, ufd.c.account_key != ""),
+            query,
+            ufd,
+        ).subquery("running")
+        reached = (
+            select(running.c.source, running.c.account_key, func.min(running.c.day).label("reached"))
+            .where(running.c.total >= target)
+            .group_by(running.c.source, running.c.account_key)
+            .subquery("reached")
+        )
+        months = _sql.months_table(_sql.query_indexes(query))
+        days = (
+            select(
+                months.c.idx,
+                literal("", String).label("seg"),
+                _sql.days_between(starts.c.first_day, reached.c.reached, dialect).label("days"),
+            )
+            .select_from(
+                months.join(
+                    reached, and_(reached.c.reached >= months.c.d_start, reached.c.reached <= months.c.d_end)
+                ).join(
+                    starts,
+                    and_(starts.c.source == reached.c.source, starts.c.account_key == reached.c.account_key),
+                )
+            )
+            .subquery("milestone_days")
+        )
+        stmt = _sql.percentile_rows(days, "days", ["idx", "seg"], [("median", 50)])
+        found = {
+            (r.idx, r.seg): {
+                "value": round(float(r.median), 2),
+                "accounts": int(r.n),
+                "feature": feature,
+                "count": target,
+            }
+            for r in conn.execute(stmt)
+        }
+        return _segments.monthly_rows(
+            query, found, {"value": None, "accounts": 0, "feature": feature, "count": target}
+        )
+
+
+# ---------------------------------------------------------------- lists
+
+
+class SuperUsers(UsageMetric):
+    name = "super_users"
+    description = (
+        "Users whose events in the month reach the month's [metrics] super_user_percentile "
+        "(default 95th) of users' events: one row per user, busiest first."
+    )
+    unit = "count"
+    columns = ("account_id", "account_key", "user_id", "events", "active_days")
+    segments = ()
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        pct = int(query.options.get("super_user_percentile", 95))
+        limit = int(query.options.get("super_users_limit", 100))
+        uud = table("usage_user_daily")
+        months = _sql.months_table(_sql.query_indexes(query))
+        per_user = account_filter(
+            select(
+                months.c.idx,
+                uud.c.source,
+                uud.c.account_key,
+                uud.c.user_id,
+                func.sum(uud.c.events).label("events"),
+                func.count().label("active_days"),
+            )
+            .select_from(months.join(uud, and_(uud.c.day >= months.c.d_start, uud.c.day <= months.c.d_end)))
+            .where(uud.c.user_id != "")
+            .group_by(months.c.idx, uud.c.source, uud.c.account_key, uud.c.user_id),
+            query,
+            uud,
+        ).cte("per_user")
+        ranked = select(
+            per_user,
+            func.cume_dist().over(partition_by=per_user.c.idx, order_by=per_user.c.events).label("share"),
+            func.row_number()
+            .over(partition_by=per_user.c.idx, order_by=(per_user.c.events.desc(), per_user.c.user_id))
+            .label("rank"),
+        ).subquery("ranked")
+        stmt = (
+            select(ranked, group_account(ranked.c.source, ranked.c.account_key).label("account_id"))
+            .where(ranked.c.share * 100 >= pct, ranked.c.rank <= limit)
+            .order_by(ranked.c.idx, ranked.c.rank)
+        )
+        return [
+            {
+                "period": _sql.period(r.idx),
+                "account_id": r.account_id,
+                "account_key": r.account_key,
+                "user_id": r.user_id,
+                "events": int(r.events),
+                "active_days": int(r.active_days),
+            }
+            for r in conn.execute(stmt)
+        ]
+
+
+class InactiveAccounts(UsageMetric):
+    name = "inactive_accounts"
+    description = "Accounts paying at the month end with no active user in its last 30 days."
+    unit = "count"
+    columns = ("account_id", "account", "mrr", "last_active", "days_inactive")
+    segments = ()
+
+    def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        from . import revenue
+
+        cp = revenue.change_points(conn, query)
+        ud, links, accounts = table("usage_daily"), table("identity_links"), table("accounts")
+        frame = windows(query, active_days(query))
+        paying = (
+            select(frame.c.idx, frame.c.day_from, frame.c.day_to, cp.c.account_id, cp.c.level)
+            .select_from(frame.join(cp, and_(cp.c.idx <= frame.c.idx, cp.c.next_idx > frame.c.idx)))
+            .where(cp.c.level > 0, cp.c.account_id.is_not(None))
+            .subquery("paying")
+        )
+        group_days = (
+            select(func.max(ud.c.day))
+            .select_from(
+                ud.join(
+                    links,
+                    and_(
+                        links.c.source == ud.c.source,
+                        links.c.source_kind == "group",
+                        links.c.external_id == ud.c.account_key,
+                    ),
+                )
+            )
+            .where(
+                links.c.account_id == paying.c.account_id, ud.c.day <= paying.c.day_to, ud.c.active_users > 0
+            )
+            .scalar_subquery()
+        )
+        last = select(paying, group_days.label("last_active")).subquery("last")
+        stmt = (
+            select(last, accounts.c.name)
+            .select_from(last.outerjoin(accounts, accounts.c.id == last.c.account_id))
+            .where(or_(last.c.last_active.is_(None), last.c.last_active < last.c.day_from))
+            .order_by(last.c.idx, last.c.level.desc())
+        )
+        out = []
+        for r in conn.execute(stmt):
+            end = _sql.month_end(_sql.month_at(r.idx)).date()
+            last_active = r.last_active
+            if isinstance(last_active, str):
+                from datetime import date
+
+                last_active = date.fromisoformat(last_active)
+            out.append(
+                {
+                    "period": _sql.period(r.idx),
+                    "account_id": r.account_id,
+                    "account": r.name,
+                    "mrr": round(float(r.level) / 100, 2),
+                    "last_active": last_active.isoformat() if last_active else None,
+                    "days_inactive": (end - last_active).days if last_active else None,
+                }
+            )
+        return out
+
+
+METRICS: list[Metric] = [
+    DAU(),
+    WAU(),
+    MAU(),
+    Stickiness(),
+    LicenseUtilization(),
+    FeatureAdoption(),
+    TimeToMilestone(),
+    SuperUsers(),
+    InactiveAccounts(),
+]
+
+__all__ = ["METRICS"]
