@@ -24,6 +24,11 @@ def metrics(
     ] = None,
     by: Annotated[str | None, typer.Option(help="Segment: plan, owner or cohort.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    window: Annotated[
+        int | None,
+        typer.Option(help="Trailing days for NPS/CSAT/CES (default: [metrics] satisfaction_window_days)."),
+    ] = None,
+    account: Annotated[int | None, typer.Option("--account", help="Restrict to one account id.")] = None,
 ) -> None:
     """Compute KPIs per month (list them when no name is given)."""
     if fmt not in FORMATS:
@@ -45,5 +50,10 @@ def metrics(
         return
     first, last = parse_period(start, end)
     store = st.open_store()
-    rows = compute_metrics(store, names, start=first, end=last, by=by, options=st.config.metrics)
+    options = {**st.config.metrics, "health": dict(st.config.health)}
+    if window is not None:
+        if window < 1:
+            raise UsageError("--window must be a number of days >= 1")
+        options["window_days"] = window
+    rows = compute_metrics(store, names, start=first, end=last, by=by, options=options, account_id=account)
     render(rows, fmt, st.console, title=", ".join(names))
