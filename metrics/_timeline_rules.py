@@ -190,25 +190,34 @@ def line_contribution(
     count: int | None,
     proration: bool,
     factor: float,
+    amount: int | None = None,
+    unit_amount: int | None = None,
+    quantity: int | None = None,
 ) -> tuple[float, float, float] | None:
     """``(mrr, original_mrr, months)`` of a line whose amount after tax and discounts is ``net``.
 
-    MRR = net / months of the price's interval. A proration covers part of a period: it is first
-    scaled to the whole period (net x whole / part), so a mid-period change shows the new MRR at
-    its full monthly rate from the day it happened. Without a known interval the period's own
-    length decides (in months of 30.44 days, at least one).
+    MRR = net / months of the price's interval. A proration covers part of a period, so it is
+    first brought to the whole period: at the line's own terms when the price has a unit amount
+    (unit x quantity, signed, times the line's net/amount ratio: exact whatever Stripe's rounding
+    of the prorated cents), else by time (net x whole period / prorated part). A mid-period change
+    then shows the new MRR at its full monthly rate from the day it happened. Without a known
+    interval the period's own length decides (in months of 30.44 days, at least one).
     """
     if end <= start:
         return None
     months = interval_months(interval, count)
-    amount = float(net)
+    value = float(net)
     if months is None:
         months = max(1.0, round((end - start) / (30.436875 * DAY)))
     elif proration and interval is not None:
-        whole = end - full_period_start(end, interval, count or 1)
-        if whole > 0:
-            amount = amount * whole / (end - start)
-    original = amount / months
+        if unit_amount is not None and quantity is not None and amount:
+            sign = 1.0 if amount > 0 else -1.0
+            value = sign * unit_amount * quantity * (net / amount)
+        else:
+            whole = end - full_period_start(end, interval, count or 1)
+            if whole > 0:
+                value = value * whole / (end - start)
+    original = value / months
     return original * factor, original, months
 
 

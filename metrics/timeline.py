@@ -99,6 +99,7 @@ def _lines(conn: Connection, source: str) -> Iterator[Any]:
             price.c.recurring_interval_count,
             price.c.usage_type,
             price.c.product_id,
+            price.c.unit_amount,
             sub.c.source_account_id.label("customer"),
             sub.c.status.label("sub_status"),
             sub.c.canceled_at,
@@ -218,6 +219,9 @@ def subscription_intervals(
             count=line.recurring_interval_count,
             proration=bool(line.proration),
             factor=factor,
+            amount=line.amount,
+            unit_amount=line.unit_amount,
+            quantity=line.quantity,
         )
         if result is None:
             continue

@@ -882,6 +882,26 @@ class FakeStripe:
                     self._pending_items.setdefault(subscription, []).extend([credit, debit])
             self._save(sub, "updated", previous)
 
+    def add_invoice_item(self, subscription: str, price: str, *, quantity: int = 1) -> None:
+        """A one-time charge (setup fee, overage) billed with the subscription's next invoice."""
+        with self._lock:
+            sub = self.get("subscription", subscription)
+            one_time = self.get("price", price)
+            at = sub["items"][0]["current_period_end"]
+            line = self._line(
+                sub,
+                sub["items"][0],
+                amount=(one_time["unit_amount"] or 0) * quantity,
+                quantity=quantity,
+                start=at,
+                end=at,
+                proration=False,
+                description=one_time.get("nickname") or "one-time charge",
+                parent="invoice_item_details",
+                price=one_time,
+            )
+            self._pending_items.setdefault(subscription, []).append(line)
+
     def cancel_subscription(self, subscription: str, *, at: int, at_period_end: bool = True) -> None:
         """Cancel: at the end of the current period (default), or at once (no refund)."""
         with self._lock:
@@ -1080,6 +1100,14 @@ class FakeStripe:
         """Answer the next ``times`` requests (to paths starting with ``path``) with ``status``."""
         with self._lock:
             self._failures.append(_Failure(status, times, retry_after, path))
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """The conformance kit's knob (:class:`vitalsign.testing.FakeSource`): any path."""
+        self.fail(status, times=times, retry_after=retry_after)
+
+    def reject_credentials(self) -> None:
+        """From now on every request is answered 401, as Stripe answers a revoked key."""
+        self.api_key = f"sk_test_revoked_{self._rng.getrandbits(64):x}"
 
     def count(self, path: str | None = None) -> int:
         """Requests served (failures included) whose path starts with ``path``."""
