@@ -165,11 +165,14 @@ def build_report(
     month: Month | None = None,
     months: int = 12,
     options: Mapping[str, Any] | None = None,
+    health_options: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Report:
     """Gather every figure of the report for ``month`` (default: the last full month) and the
-    ``months - 1`` months before it."""
-    options = dict(options or {})
+    ``months - 1`` months before it. ``options`` is the ``[metrics]`` config, ``health_options``
+    the ``[health]`` one."""
+    health_options = dict(health_options or {})
+    options = {**dict(options or {}), "health": health_options}
     end = month or last_full_month(now)
     report = Report(
         month=end,
@@ -184,8 +187,8 @@ def build_report(
         installed, broken = {}, f"metrics plugins failed to load: {_first_line(exc)}"
     else:
         broken = ""
-    names = [spec.name for specs in SECTIONS.values() for spec in specs] + ["mrr_movements"]
-    for name in names:
+    names = [spec.name for specs in SECTIONS.values() for spec in specs]
+    for name in [*names, "mrr_movements", "cohort_retention", "health_score"]:
         if name not in installed:
             report.notes[name] = broken or f"metric {name} is not installed"
             continue
@@ -198,31 +201,38 @@ def build_report(
         report.series[name] = rows
     _gather_cohorts(store, report)
     _gather_responses(store, report)
-    _gather_health(store, report)
+    _gather_health(
+        store, report, {**health_options, "metrics": {k: v for k, v in options.items() if k != "health"}}
+    )
     return report
 
 
 def _gather_cohorts(store: Store, report: Report) -> None:
-    """Logo retention by first paying month, from the v_account_mrr view (grouped in SQL)."""
-    sql = """
-        WITH firsts AS (
-            SELECT account_ref, min(month) AS cohort FROM v_account_mrr WHERE mrr > 0 GROUP BY account_ref
-        )
-        SELECT f.cohort, v.month, count(*) AS paying
-        FROM v_account_mrr v JOIN firsts f ON f.account_ref = v.account_ref
-        WHERE v.mrr > 0 AND f.cohort >= :first AND v.month <= :last
-        GROUP BY f.cohort, v.month
-    """
-    try:
-        with store.connect() as conn:
-            rows = conn.execute(text(sql), {"first": str(report.start), "last": str(report.month)}).all()
-    except Exception as exc:
-        log.debug("cohorts failed: %s", exc, exc_info=True)
-        report.notes["cohorts"] = _first_line(exc)
-        return
+    """Logo retention per first-paying-month cohort: the ``cohort_retention`` metric, else the
+    v_account_mrr view (grouped in SQL)."""
     paying: dict[str, dict[str, int]] = {}
-    for cohort, month, count in rows:
-        paying.setdefault(cohort, {})[month] = int(count)
+    if "cohort_retention" in report.series:
+        for row in report.series["cohort_retention"]:
+            paying.setdefault(str(row["cohort"]), {})[str(row["period"])] = int(row.get("accounts") or 0)
+    else:
+        sql = """
+            WITH firsts AS (
+                SELECT account_ref, min(month) AS cohort FROM v_account_mrr WHERE mrr > 0 GROUP BY account_ref
+            )
+            SELECT f.cohort, v.month, count(*) AS paying
+            FROM v_account_mrr v JOIN firsts f ON f.account_ref = v.account_ref
+            WHERE v.mrr > 0 AND f.cohort >= :first AND v.month <= :last
+            GROUP BY f.cohort, v.month
+        """
+        try:
+            with store.connect() as conn:
+                rows = conn.execute(text(sql), {"first": str(report.start), "last": str(report.month)}).all()
+        except Exception as exc:
+            log.debug("cohorts failed: %s", exc, exc_info=True)
+            report.notes["cohorts"] = _first_line(exc)
+            return
+        for cohort, month, count in rows:
+            paying.setdefault(str(cohort), {})[str(month)] = int(count)
     for cohort in sorted(paying):
         start = Month.parse(cohort)
         size = paying[cohort].get(cohort, 0)
@@ -230,6 +240,8 @@ def _gather_cohorts(store: Store, report: Report) -> None:
             continue
         retention = [100.0 * paying[cohort].get(str(m), 0) / size for m in start.until(report.month)]
         report.cohorts.append(Cohort(cohort, size, retention))
+    if not report.cohorts:
+        report.notes.setdefault("cohorts", "no paying accounts in the period")
 
 
 def _gather_responses(store: Store, report: Report) -> None:
@@ -245,53 +257,96 @@ def _gather_responses(store: Store, report: Report) -> None:
     report.nps_responses = {str(month): int(n) for month, n in rows}
 
 
-def _gather_health(store: Store, report: Report) -> None:
-    """Bands and the red accounts, from the latest health history at or before the month."""
+def _live_health(store: Store, month: Month, options: Mapping[str, Any]) -> list[Any] | None:
+    """Scores computed now when the month has no stored history (the report never writes)."""
+    try:
+        from vitalsign.metrics.health import compute_health
+    except ImportError:
+        return None
+    with store.connect() as conn:
+        return compute_health(conn, month, options=options)
+
+
+def _gather_health(store: Store, report: Report, options: Mapping[str, Any]) -> None:
+    """Bands per month (the ``health_score`` metric, else the v_health_monthly view) and the red
+    accounts of the report's month: its stored history, else scored live, else the latest
+    stored month before it."""
+    if "health_score" in report.series:
+        report.health_trend = [
+            {"month": r["period"], **{b: int(r.get(b) or 0) for b in ("red", "yellow", "green")}}
+            for r in report.series["health_score"]
+            if r.get("accounts")
+        ]
     try:
         with store.connect() as conn:
-            period = conn.execute(
-                text("SELECT max(period) FROM health_scores WHERE period <= :m"), {"m": str(report.month)}
-            ).scalar()
-            trend = conn.execute(
-                text(
-                    "SELECT month, red, yellow, green, average_score FROM v_health_monthly "
-                    "WHERE month BETWEEN :a AND :b ORDER BY month"
-                ),
-                {"a": str(report.start), "b": str(report.month)},
-            ).all()
-            if period is None:
-                report.notes["health"] = "no health scores yet (run `vitalsign health`)"
-                return
-            bands = conn.execute(
-                text("SELECT band, count(*) FROM health_scores WHERE period = :p GROUP BY band"),
-                {"p": period},
-            ).all()
-            red = conn.execute(
-                text(
-                    "SELECT h.account_id, a.name, h.score, h.components, v.mrr FROM health_scores h "
-                    "LEFT JOIN accounts a ON a.id = h.account_id "
-                    "LEFT JOIN v_account_mrr v ON v.account_id = h.account_id AND v.month = :p "
-                    "WHERE h.period = :p AND h.band = 'red' ORDER BY h.score, h.account_id"
-                ),
-                {"p": period},
-            ).all()
+            if not report.health_trend:
+                report.health_trend = [
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        text(
+                            "SELECT month, red, yellow, green FROM v_health_monthly "
+                            "WHERE month BETWEEN :a AND :b ORDER BY month"
+                        ),
+                        {"a": str(report.start), "b": str(report.month)},
+                    )
+                ]
+            period = str(report.month)
+            scores = _stored_scores(conn, period)
+        if not scores:
+            live = _live_health(store, report.month, options)
+            scores = [(h.account_id, h.name, h.score, h.band, h.components) for h in live or []]
+        if not scores:
+            with store.connect() as conn:
+                latest = conn.execute(
+                    text("SELECT max(period) FROM health_scores WHERE period <= :m"), {"m": str(report.month)}
+                ).scalar()
+                if latest is not None:
+                    period = str(latest)
+                    scores = _stored_scores(conn, period)
+        mrr = _account_mrr(store, period)
     except Exception as exc:
         log.debug("health failed: %s", exc, exc_info=True)
         report.notes["health"] = _first_line(exc)
         return
-    report.health_period = str(period)
-    report.health_bands = {band: int(n) for band, n in bands}
-    report.health_trend = [dict(r._mapping) for r in trend]
-    for account_id, name, score, components, mrr in red:
+    if not scores:
+        report.notes["health"] = "no account has health data yet"
+        return
+    report.health_period = period
+    bands: dict[str, int] = {}
+    for _, _, _, band, _ in scores:
+        bands[band] = bands.get(band, 0) + 1
+    report.health_bands = bands
+    red = sorted((s for s in scores if s[3] == "red"), key=lambda s: (s[2], s[0]))
+    for account_id, name, score, _, components in red:
         report.at_risk.append(
             AtRiskAccount(
                 account_id=int(account_id),
                 name=name or f"account {account_id}",
                 score=float(score),
-                reasons=top_reasons(_json(components)),
-                mrr=float(mrr) if mrr is not None else None,
+                reasons=top_reasons(components),
+                mrr=mrr.get(int(account_id)),
             )
         )
+
+
+def _stored_scores(conn: Any, period: str) -> list[tuple[int, str | None, float, str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT h.account_id, a.name, h.score, h.band, h.components FROM health_scores h "
+            "LEFT JOIN accounts a ON a.id = h.account_id WHERE h.period = :p"
+        ),
+        {"p": period},
+    ).all()
+    return [(int(r.account_id), r.name, float(r.score), str(r.band), _json(r.components)) for r in rows]
+
+
+def _account_mrr(store: Store, period: str) -> dict[int, float]:
+    with store.connect() as conn:
+        rows = conn.execute(
+            text("SELECT account_id, mrr FROM v_account_mrr WHERE month = :p AND account_id IS NOT NULL"),
+            {"p": period},
+        ).all()
+    return {int(a): float(m) for a, m in rows}
 
 
 def top_reasons(components: Any, limit: int = 3) -> list[str]:

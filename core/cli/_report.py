@@ -35,7 +35,9 @@ def report(
     if not 2 <= months <= 120:
         raise UsageError("--months must be between 2 and 120")
     store = st.open_store()
-    data = build_report(store, month=chosen, months=months, options=st.config.metrics)
+    data = build_report(
+        store, month=chosen, months=months, options=st.config.metrics, health_options=st.config.health
+    )
     if html is None:
         render_terminal(data, st.console)
         return

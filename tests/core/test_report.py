@@ -89,7 +89,7 @@ def test_report_without_metrics_or_data_says_no_data(
     assert exit_info.value.code == 0
     assert "no data: metric mrr is not installed" in out
     assert "MRR bridge: no data" in out
-    assert "no health scores yet" in out
+    assert "no account has health data yet" in out
 
 
 def test_report_rejects_a_bad_month(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -363,3 +363,43 @@ def test_every_view_is_documented(name: str) -> None:
 
     schema = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
     assert f"`{name}`" in schema.read_text(encoding="utf-8")
+
+
+def test_views_agree_with_the_metrics_layer(store: Store) -> None:
+    """The views are for reading without vitalsign; they must not tell another story."""
+    from vitalsign.core.compute import compute_metrics
+    from vitalsign.core.metric import Month
+
+    load(store)
+    start, end = Month(2025, 1), Month(2025, 4)
+    with store.connect() as conn:
+        view = {
+            r.month: r
+            for r in conn.execute(
+                text("SELECT * FROM v_mrr_monthly WHERE month BETWEEN '2025-01' AND '2025-04'")
+            )
+        }
+    mrr = compute_metrics(store, ["mrr", "paying_accounts", "mrr_movements"], start=start, end=end)
+    for row in mrr:
+        v = view[row["period"]]
+        if row["metric"] == "mrr":
+            assert float(v.mrr) == pytest.approx(row["value"]), row
+        elif row["metric"] == "paying_accounts":
+            assert v.paying_accounts == row["value"], row
+        else:
+            got = [
+                float(x)
+                for x in (
+                    v.new_mrr,
+                    v.expansion_mrr,
+                    v.contraction_mrr,
+                    v.churned_mrr,
+                    v.reactivation_mrr,
+                    v.net_new_mrr,
+                )
+            ]
+            want = [row[c] for c in ("new", "expansion", "contraction", "churn", "reactivation", "net")]
+            assert got == pytest.approx(want), row
+    nps = compute_metrics(store, ["nps", "csat", "ces"], start=Month(2025, 3), end=Month(2025, 3))
+    values = {r["metric"]: r["value"] for r in nps}
+    assert values == pytest.approx({"nps": 0.0, "csat": 75.0, "ces": 6.0})
