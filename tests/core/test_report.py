@@ -159,3 +159,22 @@ def test_money_format() -> None:
     assert fmt_value(12345.6, "money") == "$12,346"
     assert fmt_value(5.0, "money", "chf") == "5.00 CHF"
     assert fmt_value(None, "money") == "no data"
+
+
+def test_embed_example_reads_the_views_and_the_metrics(sqlite_store: Store) -> None:
+    import subprocess
+    import sys
+
+    fakes.load_company(sqlite_store)
+    script = Path(__file__).resolve().parents[2] / "examples" / "embed_report.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--store", str(sqlite_store.url), "--months", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| month | MRR | paying |" in result.stdout
+    assert re.search(r"\| \d{4}-\d\d \| 1,500.00 \| 4 \|", result.stdout)  # accounts 1, 3, 5, 6 still pay
+    assert 'Accounts at risk: Acme <Corp> & "Sons" [bold] (35), Account 2 (45)' in result.stdout
