@@ -184,7 +184,9 @@ class FakeHubSpot:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-hubspot", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-hubspot", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -965,6 +967,9 @@ class FakeHubSpot:
 class _Handler(BaseHTTPRequestHandler):
     portal: FakeHubSpot
     protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+    # one buffered write per response and no Nagle: otherwise each answer waits for a delayed ACK
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
