@@ -1,0 +1,321 @@
+"""The Stripe connector through the official stripe client against the stateful fake (respx)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from vitalsign.connectors.stripe.client import API_VERSION
+from vitalsign.core.errors import AuthenticationError, ConfigError
+from vitalsign.core.store import table
+from vitalsign.testing.fakes.stripe import ts
+from vitalsign.testing.stripe_sandbox import API_KEY, StripeSandbox
+
+
+@pytest.fixture
+def box(sqlite_store):
+    with StripeSandbox(sqlite_store) as sandbox:
+        yield sandbox
+
+
+def company(box):
+    """Two customers on a seat plan (one with a coupon), one product catalogue, six invoices."""
+    fake = box.fake
+    team = fake.create_product("Team")
+    seat = fake.create_price(team["id"], 1200, nickname="Team seat")
+    coupon = fake.create_coupon(percent_off=20, duration="forever", name="Launch 20%")
+    acme = fake.create_customer(
+        email="Billing@Acme.io", name="Acme Ltd", metadata={"account_id": "ACC-1"}, created=ts("2025-01-01")
+    )
+    beta = fake.create_customer(email="ops@beta.dev", name="Beta", created=ts("2025-01-02"))
+    s1 = fake.create_subscription(acme["id"], [(seat["id"], 5)], start=ts("2025-01-01"), coupon=coupon["id"])
+    s2 = fake.create_subscription(beta["id"], [(seat["id"], 2)], start=ts("2025-01-15"))
+    fake.advance(ts("2025-03-20"))
+    return {"acme": acme, "beta": beta, "seat": seat, "coupon": coupon, "s1": s1, "s2": s2, "team": team}
+
+
+def state(box, stream):
+    sync_state = table("sync_state")
+    with box.store.connect() as conn:
+        return conn.execute(select(sync_state.c.cursor).where(sync_state.c.stream == stream)).scalar()
+
+
+def test_full_sync_maps_every_stream_to_its_table(box):
+    objs = company(box)
+    summary = box.sync()
+    assert summary.status == "success", summary.error
+    assert {n: s.rows for n, s in summary.streams.items() if n != "invoices"} == {
+        "customers": 2,
+        "products": 1,
+        "prices": 1,
+        "coupons": 1,
+        "subscriptions": 2,
+    }
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert (acme.kind, acme.email, acme.domain, acme.account_key, acme.currency) == (
+        "customer",
+        "Billing@Acme.io",
+        "acme.io",
+        "ACC-1",
+        "usd",
+    )
+    [beta] = box.rows("source_accounts", source_id=objs["beta"]["id"])
+    assert beta.account_key is None
+    [sub] = box.rows("subscriptions", source_id=objs["s1"]["id"])
+    assert (sub.status, sub.source_account_id, sub.discounts[0]["coupon_id"]) == (
+        "active",
+        objs["acme"]["id"],
+        objs["coupon"]["id"],
+    )
+    assert sub.current_period_start.isoformat() == "2025-03-01T00:00:00+00:00"
+    [item] = box.rows("subscription_items", subscription_id=objs["s1"]["id"])
+    assert (item.price_id, item.quantity) == (objs["seat"]["id"], 5)
+    [price] = box.rows("prices")
+    assert (
+        price.recurring_interval,
+        price.recurring_interval_count,
+        price.usage_type,
+        price.unit_amount,
+    ) == (
+        "month",
+        1,
+        "licensed",
+        1200,
+    )
+    invoices = box.rows("invoices", subscription_id=objs["s1"]["id"])
+    assert len(invoices) == 3
+    assert {i.status for i in invoices} == {"paid"}
+    lines = box.rows("invoice_lines", subscription_id=objs["s1"]["id"])
+    assert {(ln.amount, ln.discount_amount, ln.quantity, ln.kind) for ln in lines} == {
+        (6000, 1200, 5, "subscription")
+    }
+    assert all(ln.subscription_item_id == item.source_id for ln in lines)
+    # the requests carried the pinned API version and the key, as the official client sends them
+    assert box.fake.requests
+    assert all(r.status == 200 for r in box.fake.requests)
+
+
+def test_requests_use_the_pinned_api_version_and_expand_discounts(box):
+    company(box)
+    seen = []
+    original = box.fake.handle
+
+    def spy(method, target, headers):
+        seen.append((target, headers.get("stripe-version")))
+        return original(method, target, headers)
+
+    box.fake.handle = spy
+    box.sync()
+    assert {version for _, version in seen} == {API_VERSION}
+    subs = [t for t, _ in seen if t.startswith("/v1/subscriptions?")]
+    assert subs
+    assert "status=all" in subs[0]
+    assert "expand[0]=data.discounts" in subs[0]
+    assert all("limit=100" in t for t, _ in seen if "?" in t)
+
+
+def test_pagination_over_three_pages_resumes_from_its_cursor(box):
+    for i in range(250):
+        box.fake.create_customer(email=f"ops@c{i}.com", name=f"C{i}")
+    summary = box.sync()
+    assert summary.streams["customers"].rows == 250
+    assert summary.streams["customers"].batches == 3
+    assert box.fake.count("/v1/customers") == 3
+    assert len(box.rows("source_accounts")) == 250
+    assert state(box, "customers")["phase"] == "events"
+
+
+def test_a_crash_mid_full_read_resumes_after_the_last_committed_page(box):
+    ids = [box.fake.create_customer(email=f"ops@c{i}.com")["id"] for i in range(250)]
+    newest_first = ids[::-1]
+    with box.store.begin() as conn:
+        box.store.upsert(
+            conn,
+            "sync_state",
+            [
+                {
+                    "connector": "stripe",
+                    "stream": "customers",
+                    "cursor": {"phase": "full", "starting_after": newest_first[99], "started": box.clock.now},
+                }
+            ],
+        )
+    summary = box.sync()
+    assert summary.streams["customers"].rows == 150
+    assert box.fake.count("/v1/customers") == 2
+    assert box.fake.requests[0].params["starting_after"] == newest_first[99]
+
+
+def test_429_with_retry_after_then_success(box):
+    company(box)
+    box.fake.fail(429, retry_after=3, path="/v1/customers")
+    summary = box.sync()
+    assert summary.status == "success"
+    assert box.sleeps == [3.0]  # Retry-After honoured, through the shared retry layer
+    assert [r.status for r in box.fake.requests[:2]] == [429, 200]
+
+
+def test_two_500s_then_success(box):
+    company(box)
+    box.fake.fail(500, times=2, path="/v1/invoices")
+    summary = box.sync()
+    assert summary.status == "success"
+    assert len(box.sleeps) == 2
+    assert box.sleeps[1] > box.sleeps[0] * 0.9
+    assert summary.streams["invoices"].rows == 6
+
+
+def test_retries_exhausted_fail_the_stream_with_one_clean_line(box):
+    company(box)
+    box.fake.fail(503, times=10, path="/v1/prices")
+    summary = box.sync()
+    assert summary.status == "failed"
+    assert summary.streams["prices"].status == "failed"
+    assert "gave up after 4 attempts" in summary.streams["prices"].error
+    assert summary.streams["customers"].status == "success"
+    assert "\n" not in summary.error
+
+
+def test_bad_api_key_is_an_authentication_error_naming_the_setting_not_the_key(box):
+    company(box)
+    connector = box.connector(api_key="sk_test_51WrongWrongWrongWrong9999")
+    with pytest.raises(AuthenticationError) as err:
+        connector.check()
+    message = str(err.value)
+    assert "connectors.stripe.api_key" in message
+    assert "9999" not in message
+    assert "sk_test" not in message
+    assert API_KEY not in message
+    assert "key accepted" in box.connector().check()
+
+
+def test_a_run_with_nothing_new_costs_one_request_per_stream(box):
+    company(box)
+    box.sync()
+    box.clock.advance(seconds=3600)
+    box.sync()  # replays the events of the first hour (changes made while the full read ran)
+    box.clock.advance(seconds=3600)
+    before = box.fake.count()
+    summary = box.sync()
+    assert summary.status == "success"
+    requests = box.fake.requests[before:]
+    assert len(requests) == 6
+    assert {r.path for r in requests} == {"/v1/events"}
+    assert summary.rows == 0
+
+
+def test_incremental_sync_applies_changes_deletions_and_new_objects(box):
+    objs = company(box)
+    box.sync()
+    box.clock.advance(seconds=3600)
+    box.sync()
+    box.clock.advance(days=2)
+    fake = box.fake
+    fake.update("customer", objs["beta"]["id"], email="finance@beta.dev", name="Beta GmbH")
+    fake.delete("customer", objs["acme"]["id"])  # also cancels Acme's subscription at once
+    addon = fake.create_product("Add-on")
+    fake.create_price(addon["id"], 500, nickname="Add-on")
+    fake.delete("coupon", objs["coupon"]["id"])
+    gamma = fake.create_customer(email="hi@gamma.io", name="Gamma")
+    s3 = fake.create_subscription(gamma["id"], [(objs["seat"]["id"], 1)], start=ts("2025-03-20"))
+    box.clock.advance(seconds=10)
+    before = fake.count()
+
+    summary = box.sync()
+
+    assert summary.status == "success", summary.error
+    [beta] = box.rows("source_accounts", source_id=objs["beta"]["id"])
+    assert (beta.email, beta.name, beta.deleted) == ("finance@beta.dev", "Beta GmbH", False)
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is True
+    [sub] = box.rows("subscriptions", source_id=objs["s1"]["id"])
+    assert (sub.status, sub.ended_at is not None) == ("canceled", True)
+    [coupon] = box.rows("coupons")
+    assert coupon.deleted is True
+    assert len(box.rows("prices")) == 2
+    assert len(box.rows("products")) == 2
+    assert box.rows("subscriptions", source_id=s3["id"])
+    assert len(box.rows("invoices", subscription_id=s3["id"])) == 1
+    paths = [r.path for r in fake.requests[before:]]
+    # one events page per stream, plus one refetch of the subscription whose discounts the event
+    # payload only names by id
+    assert paths.count("/v1/events") == 6
+    assert paths.count(f"/v1/subscriptions/{objs['s1']['id']}") == 1
+    assert not [p for p in paths if p in ("/v1/customers", "/v1/invoices", "/v1/subscriptions")]
+
+
+def test_events_cursor_older_than_30_days_falls_back_to_a_full_read(box):
+    objs = company(box)
+    box.sync()
+    box.clock.advance(days=40)
+    box.fake.update("customer", objs["beta"]["id"], name="Beta renamed")
+    box.clock.advance(seconds=60)
+    before = box.fake.count()
+    summary = box.sync()
+    assert summary.status == "success"
+    assert any("40.0 days old" in line and "reading everything again" in line for line in summary.log)
+    paths = {r.path for r in box.fake.requests[before:]}
+    assert {"/v1/customers", "/v1/products", "/v1/invoices", "/v1/subscriptions"} <= paths
+    assert "/v1/events" not in paths
+    [beta] = box.rows("source_accounts", source_id=objs["beta"]["id"])
+    assert beta.name == "Beta renamed"
+    assert state(box, "customers")["phase"] == "events"
+
+
+def test_deleted_customer_stays_as_a_row_marked_deleted(box):
+    objs = company(box)
+    box.fake.delete("customer", objs["beta"]["id"])
+    box.sync()
+    # a first full read never sees the deleted customer; its invoices and subscription still load
+    assert box.rows("source_accounts", source_id=objs["beta"]["id"]) == []
+    assert box.rows("subscriptions", source_id=objs["s2"]["id"])[0].status == "canceled"
+    box.clock.advance(seconds=3600)
+    box.fake.delete("customer", objs["acme"]["id"])
+    box.clock.advance(seconds=3600)
+    box.sync()
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is True
+    assert acme.account_key == "ACC-1"
+
+
+def test_invoice_lines_and_subscription_items_beyond_the_embedded_ten_are_paged(box):
+    product = box.fake.create_product("Modules")
+    prices = [box.fake.create_price(product["id"], 100 * (i + 1), nickname=f"M{i}") for i in range(12)]
+    cus = box.fake.create_customer(email="x@many.io")
+    sub = box.fake.create_subscription(cus["id"], [(p["id"], 1) for p in prices], start=ts("2025-01-01"))
+    summary = box.sync(page_size=5)
+    assert summary.status == "success"
+    assert len(box.rows("invoice_lines", subscription_id=sub["id"])) == 12
+    assert len(box.rows("subscription_items", subscription_id=sub["id"])) == 12
+    assert box.fake.count("/v1/invoices/") == 1  # the 2 lines after the embedded 10, one page of 5
+    assert box.fake.count("/v1/subscription_items") == 1
+
+
+def test_removed_subscription_items_are_marked_deleted_on_the_next_read(box):
+    objs = company(box)
+    box.sync()
+    box.clock.advance(seconds=3600)
+    box.sync()
+    box.clock.advance(days=1)
+    sub = box.fake.get("subscription", objs["s2"]["id"])
+    removed = sub["items"][0]["id"]
+    other = box.fake.create_price(objs["team"]["id"], 1500, nickname="Team seat v2")
+    sub["items"][0] = {**sub["items"][0], "id": "si_replacement00001", "price": other}
+    box.fake.update("subscription", sub["id"], metadata={"migrated": "v2"})
+    box.clock.advance(seconds=10)
+    box.sync()
+    items = {r.source_id: r.deleted for r in box.rows("subscription_items", subscription_id=sub["id"])}
+    assert items == {removed: True, "si_replacement00001": False}
+
+
+def test_settings_refuse_a_literal_key_and_bad_values():
+    from vitalsign.connectors.stripe.connector import StripeConnector
+    from vitalsign.core.config import ConnectorConfig, build_settings
+
+    with pytest.raises(ConfigError, match=r"connectors\.stripe\.api_key is a secret"):
+        build_settings(ConnectorConfig("stripe", "stripe", {"api_key": API_KEY}), StripeConnector)
+    with pytest.raises(ConfigError, match=r"connectors\.stripe\.page_size"):
+        build_settings(
+            ConnectorConfig("stripe", "stripe", {"api_key": "", "page_size": 500}), StripeConnector
+        )
+    settings = build_settings(ConnectorConfig("stripe", "stripe", {"api_key": ""}), StripeConnector)
+    assert (settings.rate_limit, settings.base_url) == (25.0, "https://api.stripe.com")
