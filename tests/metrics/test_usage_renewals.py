@@ -75,13 +75,15 @@ def test_feature_adoption_and_milestone(data):
         r["feature"]: r
         for r in data.run("feature_adoption", "2026-03", options={"key_features": ["reports", "export"]})
     }
-    assert rows["reports"]["accounts"] == 2 and rows["reports"]["adoption_rate"] == 100.0
+    assert rows["reports"]["accounts"] == 2
+    assert rows["reports"]["adoption_rate"] == 100.0
     assert rows["reports"]["days_to_adopt"] == 20.0  # g2: Mar 1 -> Mar 21 (g1 adopted in January)
     assert rows["reports"]["weeks_of_use"] == round((68 / 7 + 0) / 2, 2)  # g1 Jan 11 -> Mar 20, g2 same day
-    assert rows["export"]["accounts"] == 1 and rows["export"]["days_to_adopt"] == 78.0
+    assert rows["export"]["accounts"] == 1
+    assert rows["export"]["days_to_adopt"] == 78.0
     assert rows["(all)"]["breadth"] == 75.0  # g1 uses 2 of 2, g2 1 of 2
     options = {"milestone_feature": "reports", "milestone_count": 5}
-    [jan, feb, mar] = data.run("time_to_milestone", "2026-01", "2026-03", options=options)
+    [jan, _feb, mar] = data.run("time_to_milestone", "2026-01", "2026-03", options=options)
     assert (jan["accounts"], mar["accounts"], mar["value"]) == (0, 2, 49.0)  # g1 78 days, g2 20: median 49
 
 
