@@ -31,6 +31,11 @@ class PluginInfo:
     version: str | None
 
 
+def _one_line(exc: Exception) -> str:
+    """pluggy's validation messages span lines; the CLI prints one."""
+    return " ".join(str(exc).split())
+
+
 def disabled_plugins() -> set[str]:
     raw = os.environ.get("VITALSIGN_DISABLE_PLUGINS", "")
     return {name.strip() for name in raw.split(",") if name.strip()}
@@ -41,11 +46,11 @@ def _new_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for name in disabled_plugins():
         pm.set_blocked(name)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin error: {exc}") from exc
+        raise ConfigError(f"plugin error: {_one_line(exc)}") from exc
     return pm
 
 
@@ -63,12 +68,15 @@ def reset_plugin_manager() -> None:
 def register(plugin: Any, name: str | None = None) -> None:
     """Register a plugin object or module at run time, then validate its hook names."""
     pm = get_plugin_manager()
-    pm.register(plugin, name=name)
+    try:
+        pm.register(plugin, name=name)  # validates argument names against the specs
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(f"plugin error: {_one_line(exc)}") from exc
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         pm.unregister(plugin)
-        raise ConfigError(f"plugin error: {exc}") from exc
+        raise ConfigError(f"plugin error: {_one_line(exc)}") from exc
 
 
 def plugin_info() -> dict[str, PluginInfo]:
