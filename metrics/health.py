@@ -373,7 +373,7 @@ def compute_health(
     names_q = select(accounts.c.id, accounts.c.name)
     if account_ids is not None:
         names_q = names_q.where(accounts.c.id.in_(list(account_ids)))
-    names = dict(conn.execute(names_q).tuples().all())
+    names = {row[0]: row[1] for row in conn.execute(names_q)}
     out = []
     for account_id in sorted(scores):
         if account_id not in names:
@@ -474,7 +474,7 @@ class HealthScore(Metric):
         if query.by is None:
             return lambda _account_id: ""
         segs = revenue.account_segments(conn, query)
-        mapping = dict(conn.execute(select(segs.c.account_id, segs.c.seg)).tuples().all())
+        mapping = {row[0]: row[1] for row in conn.execute(select(segs.c.account_id, segs.c.seg))}
         none = None if query.by == "cohort" else _sql.NO_SEGMENT
         return lambda account_id: mapping.get(account_id, none)
 
