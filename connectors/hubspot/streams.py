@@ -102,6 +102,11 @@ class CrmObjectStream(Stream):
     modified_property: ClassVar[str] = "hs_lastmodifieddate"
     list_associations: ClassVar[tuple[str, ...]] = ()
     cursor_field = "hs_lastmodifieddate"
+    validated: ClassVar[bool] = True
+    """Rows are typed by :mod:`.records`, which quarantines what it cannot type, so the engine
+    skips its per-row model validation (half the time of a large sync)."""
+    prefetch: ClassVar[int] = 2
+    """Batches the engine may read ahead in a thread while it writes the previous one."""
 
     def __init__(self, ctx: HubSpotContext) -> None:
         self.ctx = ctx
