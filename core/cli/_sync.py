@@ -87,7 +87,7 @@ def connectors(
     flat = [
         {
             "type": r["type"],
-            "from": r["origin"] if r["origin"] == "builtin" else f"{r['distribution']} {r['version']}",
+            "from": f"{r['distribution']} {r['version']}" if r["origin"] == "third-party" else r["origin"],
             "streams": ", ".join(f"{s['name']}->{s['table']}" for s in r["streams"]),
             "description": r["description"],
         }
