@@ -223,6 +223,10 @@ class ConnectorHarness:
     def source(self) -> AbstractContextManager[FakeSource]:
         raise NotImplementedError
 
+    def connector_options(self) -> dict[str, Any]:
+        """Extra ``options`` for the connector instance (an injected clock, say)."""
+        return {}
+
 
 # ---------------------------------------------------------------------------- running syncs
 
@@ -401,10 +405,22 @@ class ConformanceRun:
 
     def config(self, store: Store | None = None, section: Mapping[str, Any] | None = None) -> Config:
         url = store.url.render_as_string(hide_password=False) if store else "sqlite://"
-        return Config(path=None, store_url=url, connectors={self.name: self.connector_config(section)})
+        return Config(
+            path=self.workdir / "vitalsign.toml",  # relative paths in settings resolve here
+            store_url=url,
+            connectors={self.name: self.connector_config(section)},
+        )
 
     def connector(self, section: Mapping[str, Any] | None = None) -> Connector:
-        return instantiate(self.connector_config(section), self.config(section=section))
+        """A fresh instance, built the way the CLI builds it (plus the harness's options)."""
+        connector = instantiate(self.connector_config(section), self.config(section=section))
+        extra: dict[str, Any] = getattr(self.harness, "connector_options", dict)()
+        if extra:
+            connector.close()
+            connector = type(connector)(
+                connector.name, connector.settings, options={**connector.options, **extra}
+            )
+        return connector
 
     @contextmanager
     def bad_credentials(self) -> Iterator[None]:
