@@ -143,8 +143,14 @@ def resolve(conn: Connection, options: Mapping[str, Any] | None = None) -> Resol
                 account_id = _create_account(conn, name=rec.name, domain=domain, key=rec.account_key, now=now)
                 stats.created_accounts += 1
                 by_key[rec.account_key] = account_id
-                if domain:
-                    by_domain.setdefault(domain, account_id)
+            if domain and domain not in by_domain:
+                # the keyed account now answers for this domain too
+                by_domain[domain] = account_id
+                conn.execute(
+                    accounts_t.update()
+                    .where(accounts_t.c.id == account_id, accounts_t.c.domain.is_(None))
+                    .values(domain=domain)
+                )
             method = "key"
         elif domain:
             account_id = by_domain.get(domain)
