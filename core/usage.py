@@ -1,72 +1,242 @@
 """Writing usage events: each event stored once, the daily rollups kept current in the same
 transaction, so usage metrics read the rollups and never scan raw events.
 
-An event is inserted with ``ON CONFLICT DO NOTHING`` on its dedup key and only the rows actually
-inserted (``RETURNING``) feed the rollups, so a re-delivered event is counted once. Events with
-no account are rolled up under the account key ``""`` (product-wide figures still count them).
-A ``feature`` property, when the connector keeps one, feeds ``usage_feature_daily``.
+Per batch (one transaction, with the stream's cursor):
+
+1. duplicates inside the batch are dropped (first wins);
+2. events without an account are attributed from the store when it knows their user: a contact
+   of the same source whose ``source_account_id`` names the group (Segment group and identify
+   calls), else a contact of any source with the user's email whose organisation carries an
+   ``account_key`` (read-only lookups, one query per batch for the users concerned);
+3. the events are inserted with ``ON CONFLICT DO NOTHING`` on ``(source, source_id)``;
+4. only the events actually inserted feed the rollups, so a re-delivered event (same dedup key,
+   in another file, window or run) is counted once: ``usage_user_daily`` and
+   ``usage_feature_daily`` are incremented, ``usage_daily`` is recomputed for the touched
+   (account, day) keys from ``usage_user_daily``;
+5. every account key seen gets a ``source_accounts`` row (kind ``group``, ``source_id`` and
+   ``account_key`` = the key) inserted if missing, never overwriting one a connector filled with
+   a name or domain, so identity resolution links the group to Stripe or HubSpot by the key.
+
+Events with no account are rolled up under the account key ``""`` (product-wide figures still
+count them); anonymous events (no user id) under the user ``""``, which ``usage_daily`` does not
+count as an active user. A ``feature`` property, when the connector keeps one, feeds
+``usage_feature_daily``.
+
+On SQLite the inserts go through the raw DBAPI cursor of the engine's connection (same
+transaction) with ``executemany``: the SQLAlchemy layer costs more than SQLite itself at a
+hundred thousand rows a second. The new rows are told apart without ``RETURNING``: the cursor's
+row count says whether all were new, and if not, the rows above the table's previous largest
+rowid are the new ones (the per-connector sync lock makes this batch the only writer of its
+source). Other databases use one ``INSERT .. ON CONFLICT DO NOTHING .. RETURNING`` per batch.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_
+import orjson
+from sqlalchemy import Connection, and_, case, func, select, tuple_
 
 from .store import Store, dialect_insert, table
 from .writers import register_writer
 
 UNATTRIBUTED = ""
+ANONYMOUS = ""
+SQLITE_CACHE_KIB = 65_536
+"""SQLite page cache while writing events: the dedup index takes random inserts, and every page
+of it that is not cached is a read (and a rewrite at commit)."""
+_CHUNK = 500
+
+UserDay = tuple[str, str, date, str]
 
 
 @register_writer("usage_events")
 def write_usage_events(store: Store, conn: Connection, table_name: str, rows: list[dict[str, Any]]) -> int:
+    """Insert a batch of usage events and roll the new ones up; returns how many were new."""
     if not rows:
         return 0
-    events = table(table_name)
-    stmt = dialect_insert(conn.dialect.name, events).on_conflict_do_nothing(
-        index_elements=["source", "source_id"]
+    unattributed = [r for r in rows if not r.get("account_key") and (r.get("user_id") or r.get("email"))]
+    if unattributed:
+        attribute_from_store(conn, unattributed)
+    if conn.dialect.name == "sqlite":
+        return _write_sqlite(conn, rows)
+    new = _insert_returning(conn, unique_events(rows))
+    if new:
+        update_rollups(conn, new)
+        ensure_groups(conn, new)
+    return len(new)
+
+
+def unique_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch without repeated dedup keys (the first occurrence wins)."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        seen.setdefault((row["source"], row["source_id"]), row)
+    return rows if len(seen) == len(rows) else list(seen.values())
+
+
+def _utc_naive(value: datetime) -> datetime:
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+# SQLite: the batch goes in as ONE JSON array parameter and every statement below is one call
+# into SQLite, which runs without the GIL; with executemany each row would re-take the GIL,
+# and a reader thread parsing the next batch would make every row wait for it.
+_EVENTS_FROM_JSON = """
+INSERT INTO usage_events (source, source_id, deleted, synced_at, occurred_at, event, user_id,
+                          account_key, properties)
+SELECT :source, j.value ->> 'source_id', 0, :synced_at,
+       substr(replace(j.value ->> 'occurred_at', 'T', ' ') || '.000000', 1, 26),
+       j.value ->> 'event', j.value ->> 'user_id', j.value ->> 'account_key', j.value ->> 'properties'
+FROM json_each(:rows) AS j WHERE true
+ON CONFLICT (source, source_id) DO NOTHING
+"""
+# occurred_at: orjson writes naive datetimes as ISO text with a "T" and drops ".000000"; the
+# SQL turns that into SQLAlchemy's SQLite format "YYYY-MM-DD HH:MM:SS.ffffff".
+
+_NEW = "FROM usage_events WHERE rowid > :before AND +source = :source"
+# "+source": no index on source for these, or SQLite walks the whole (source, source_id) index
+# instead of the rowid range of the batch.
+
+_BATCH_DAYS = f"""
+INSERT INTO temp.usage_batch_days (account_key, day, user_id, feature, events)
+SELECT coalesce(account_key, ''), substr(occurred_at, 1, 10), coalesce(user_id, ''),
+       CASE WHEN properties IS NOT NULL THEN CAST(properties ->> 'feature' AS TEXT) END, count(*)
+{_NEW} GROUP BY 1, 2, 3, 4
+"""
+# One pass over the batch's new events (JSON properties parsed once) into a small temporary
+# table of (account, day, user, feature) counts; the three rollups are derived from it.
+
+_USER_DAYS = """
+INSERT INTO usage_user_daily (source, account_key, day, user_id, events)
+SELECT :source, account_key, day, user_id, sum(events) FROM temp.usage_batch_days WHERE true
+GROUP BY account_key, day, user_id
+ON CONFLICT (source, account_key, day, user_id) DO UPDATE SET events = events + excluded.events
+"""
+
+_FEATURE_DAYS = """
+INSERT INTO usage_feature_daily (source, account_key, day, feature, events)
+SELECT :source, account_key, day, feature, sum(events) FROM temp.usage_batch_days
+WHERE feature IS NOT NULL AND feature != ''
+GROUP BY account_key, day, feature
+ON CONFLICT (source, account_key, day, feature) DO UPDATE SET events = events + excluded.events
+"""
+
+_DAILY = """
+INSERT INTO usage_daily (source, account_key, day, active_users, events)
+SELECT u.source, u.account_key, u.day, sum(u.user_id != ''), sum(u.events)
+FROM (SELECT DISTINCT account_key, day FROM temp.usage_batch_days) AS t
+CROSS JOIN usage_user_daily AS u
+WHERE u.source = :source AND u.account_key = t.account_key AND u.day = t.day
+GROUP BY u.source, u.account_key, u.day
+ON CONFLICT (source, account_key, day)
+DO UPDATE SET active_users = excluded.active_users, events = excluded.events
+"""
+# CROSS JOIN keeps the touched (account, day) keys as the outer loop: one index range of
+# usage_user_daily each, however long the history.
+
+_GROUPS = """
+INSERT INTO source_accounts (source, source_id, deleted, synced_at, kind, account_key)
+SELECT DISTINCT :source, account_key, 0, :synced_at, 'group', account_key
+FROM temp.usage_batch_days WHERE account_key != ''
+ON CONFLICT (source, source_id) DO NOTHING
+"""
+
+_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS usage_batch_days (
+    account_key TEXT, day TEXT, user_id TEXT, feature TEXT, events INTEGER
+)
+"""
+
+
+def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert, then roll up and register groups from the rows above the previous largest rowid:
+    exactly this batch's new events (the sync lock makes it the only writer of its source)."""
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        when = row["occurred_at"]
+        if when.tzinfo is not None:
+            row["occurred_at"] = when.astimezone(UTC).replace(tzinfo=None)
+        by_source.setdefault(row["source"], []).append(row)
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    inserted = 0
+    try:
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        for source, batch in by_source.items():
+            synced = batch[0].get("synced_at") or datetime.now(UTC)
+            params = {"source": source, "synced_at": _utc_naive(synced).isoformat(" ", "microseconds")}
+            params["before"] = cur.execute("SELECT coalesce(max(rowid), 0) FROM usage_events").fetchone()[0]
+            cur.execute(_EVENTS_FROM_JSON, {**params, "rows": orjson.dumps(batch, default=str)})
+            if cur.rowcount <= 0:
+                continue
+            inserted += cur.rowcount
+            cur.execute(_TEMP)
+            cur.execute("DELETE FROM temp.usage_batch_days")
+            cur.execute(_BATCH_DAYS, params)
+            cur.execute(_USER_DAYS, params)
+            cur.execute(_FEATURE_DAYS, params)
+            cur.execute(_DAILY, params)
+            cur.execute(_GROUPS, params)
+    finally:
+        cur.close()
+    return inserted
+
+
+def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    events = table("usage_events")
+    stmt = (
+        dialect_insert(conn.dialect.name, events)
+        .on_conflict_do_nothing(index_elements=["source", "source_id"])
+        .returning(events.c.source, events.c.source_id)
     )
-    columns = [
-        "source",
-        "source_id",
-        "deleted",
-        "synced_at",
-        "occurred_at",
-        "event",
-        "user_id",
-        "account_key",
-        "properties",
+    params = [
+        {
+            "source": r["source"],
+            "source_id": r["source_id"],
+            "deleted": bool(r.get("deleted")),
+            "synced_at": r.get("synced_at"),
+            "occurred_at": _utc_naive(r["occurred_at"]),
+            "event": r["event"],
+            "user_id": r.get("user_id"),
+            "account_key": r.get("account_key"),
+            "properties": r.get("properties"),
+        }
+        for r in rows
     ]
-    params = [{c: row.get(c, False if c == "deleted" else None) for c in columns} for row in rows]
-    inserted = conn.execute(
-        stmt.returning(
-            events.c.source, events.c.occurred_at, events.c.user_id, events.c.account_key, events.c.properties
-        ),
-        params,
-    ).all()
-    update_rollups(conn, inserted)
-    return len(inserted)
+    new = {(s, sid) for s, sid in conn.execute(stmt, params)}
+    if len(new) == len(rows):
+        return rows
+    return [r for r in rows if (r["source"], r["source_id"]) in new]
 
 
-def update_rollups(conn: Connection, inserted: list[Any]) -> None:
+# ---------------------------------------------------------------- rollups
+
+
+def update_rollups(conn: Connection, inserted: Iterable[dict[str, Any]]) -> None:
     """Add newly inserted events to usage_user_daily, usage_feature_daily and usage_daily."""
-    user_days: Counter[tuple[str, str, Any, str]] = Counter()
-    feature_days: Counter[tuple[str, str, Any, str]] = Counter()
-    for source, occurred_at, user_id, account_key, properties in inserted:
-        day = occurred_at.date()
-        account = account_key or UNATTRIBUTED
-        user_days[(source, account, day, user_id or "")] += 1
-        feature = (properties or {}).get("feature")
-        if feature:
-            feature_days[(source, account, day, str(feature))] += 1
+    user_days: Counter[UserDay] = Counter()
+    feature_days: Counter[UserDay] = Counter()
+    for row in inserted:
+        day = _utc_naive(row["occurred_at"]).date()
+        account = row.get("account_key") or UNATTRIBUTED
+        user_days[(row["source"], account, day, row.get("user_id") or ANONYMOUS)] += 1
+        props = row.get("properties")
+        if props:
+            feature = props.get("feature")
+            if feature is not None and feature != "":
+                feature_days[(row["source"], account, day, str(feature))] += 1
     if not user_days:
         return
+    touched = sorted({(s, a, d) for s, a, d, _ in user_days})
     _increment(conn, "usage_user_daily", ["source", "account_key", "day", "user_id"], user_days)
     if feature_days:
         _increment(conn, "usage_feature_daily", ["source", "account_key", "day", "feature"], feature_days)
-    _refresh_daily(conn, {(s, a, d) for s, a, d, _ in user_days})
+    _refresh_daily(conn, touched)
 
 
 def _increment(conn: Connection, table_name: str, keys: list[str], counts: Counter[Any]) -> None:
@@ -78,18 +248,17 @@ def _increment(conn: Connection, table_name: str, keys: list[str], counts: Count
     conn.execute(stmt, [{**dict(zip(keys, key, strict=True)), "events": n} for key, n in counts.items()])
 
 
-def _refresh_daily(conn: Connection, days: set[tuple[str, str, Any]]) -> None:
+def _refresh_daily(conn: Connection, keys: list[tuple[str, str, date]]) -> None:
     """Recompute usage_daily for the touched (source, account, day) keys from usage_user_daily."""
     users, daily = table("usage_user_daily"), table("usage_daily")
-    keys = sorted(days)
-    for start in range(0, len(keys), 300):
-        chunk = keys[start : start + 300]
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
         totals = (
             select(
                 users.c.source,
                 users.c.account_key,
                 users.c.day,
-                func.count().label("active_users"),
+                func.sum(case((users.c.user_id != ANONYMOUS, 1), else_=0)).label("active_users"),
                 func.sum(users.c.events).label("events"),
             )
             .where(tuple_(users.c.source, users.c.account_key, users.c.day).in_(chunk))
@@ -103,3 +272,91 @@ def _refresh_daily(conn: Connection, days: set[tuple[str, str, Any]]) -> None:
             set_={"active_users": stmt.excluded.active_users, "events": stmt.excluded.events},
         )
         conn.execute(stmt)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def ensure_groups(conn: Connection, inserted: Iterable[dict[str, Any]]) -> None:
+    """A ``source_accounts`` group row for every account key of these events, if missing."""
+    keys = sorted({(r["source"], r["account_key"]) for r in inserted if r.get("account_key")})
+    if not keys:
+        return
+    accounts = table("source_accounts")
+    now = datetime.now(UTC)
+    stmt = dialect_insert(conn.dialect.name, accounts).on_conflict_do_nothing(
+        index_elements=["source", "source_id"]
+    )
+    for start in range(0, len(keys), _CHUNK):
+        conn.execute(
+            stmt,
+            [
+                {
+                    "source": s,
+                    "source_id": k,
+                    "kind": "group",
+                    "account_key": k,
+                    "deleted": False,
+                    "synced_at": now,
+                }
+                for s, k in keys[start : start + _CHUNK]
+            ],
+        )
+
+
+def attribute_from_store(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Fill ``account_key`` of events whose user the store can place in an account."""
+    contacts, accounts = table("contacts"), table("source_accounts")
+    by_user: dict[tuple[str, str], str | None] = {}
+    emails: dict[tuple[str, str], str] = {}
+    users = sorted({(r["source"], r["user_id"]) for r in rows if r.get("user_id")})
+    for start in range(0, len(users), _CHUNK):
+        chunk = users[start : start + _CHUNK]
+        found = conn.execute(
+            select(
+                contacts.c.source, contacts.c.source_id, contacts.c.source_account_id, contacts.c.email
+            ).where(tuple_(contacts.c.source, contacts.c.source_id).in_(chunk), contacts.c.deleted.is_(False))
+        )
+        for source, user, account, email in found:
+            if account:
+                by_user[(source, user)] = account
+            elif email:
+                emails[(source, user)] = email.lower()
+    wanted: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = (row["source"], row.get("user_id") or "")
+        account = by_user.get(key)
+        if account:
+            row["account_key"] = account
+            continue
+        email = row.get("email") or emails.get(key)
+        user = row.get("user_id")
+        if not email and user and "@" in user:
+            email = user
+        if email:
+            wanted.setdefault(email.lower(), []).append(row)
+    if not wanted:
+        return
+    addresses = sorted(wanted)
+    for start in range(0, len(addresses), _CHUNK):
+        chunk = addresses[start : start + _CHUNK]
+        found = conn.execute(
+            select(func.lower(contacts.c.email), accounts.c.account_key)
+            .select_from(
+                contacts.join(
+                    accounts,
+                    and_(
+                        accounts.c.source == contacts.c.source,
+                        accounts.c.source_id == contacts.c.source_account_id,
+                    ),
+                )
+            )
+            .where(
+                func.lower(contacts.c.email).in_(chunk),
+                accounts.c.account_key.is_not(None),
+                contacts.c.deleted.is_(False),
+            )
+        )
+        for email, key in found:
+            for row in wanted.get(email, []):
+                row["account_key"] = key

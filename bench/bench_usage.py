@@ -1,0 +1,353 @@
+"""Usage-event ingest benchmark: an Amplitude-style export into the SQLite store, end to end.
+
+    .venv/bin/python bench/bench_usage.py --events 1000000 [--repeat 1] [--naive-sample 20000]
+
+Generates (seeded) hourly ``.json.gz`` export files of ~800-byte events over 90 days, about
+0.5 % of them re-delivered in a later file, then loads them, each loader in its own process
+(so peak RSS is its own), side by side:
+
+- ``vitalsign``: the real Amplitude connector through the sync engine (decompress, parse, map,
+  dedup, upsert, daily rollups, group rows, cursor per batch);
+- ``vitalsign-noprefetch``: the same without the read-ahead thread (what the overlap buys);
+- ``baseline``: the simplest loader: gzip + orjson + sqlite3 ``executemany`` of
+  ``INSERT OR IGNORE`` into a table with a unique dedup key, no rollup;
+- ``naive``: SQLModel ``session.add`` per event (after a ``session.get`` for dedup), on a
+  sample of ``--naive-sample`` events, extrapolated.
+
+Prints events/s, peak RSS, ratios and the machine. Files go to a temporary folder (``--dir``
+to keep or reuse them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+DAYS = 90
+ACCOUNTS = 400
+USERS_PER_ACCOUNT = 25
+EVENTS = [
+    "Dashboard Viewed",
+    "Report Exported",
+    "Seat Added",
+    "Filter Applied",
+    "Chart Created",
+    "Alert Configured",
+    "Comment Added",
+    "Search Performed",
+    "Integration Connected",
+    "Invite Sent",
+]
+FEATURES = ["dashboards", "reports", "alerts", "search", "integrations", "collaboration", "api"]
+START = datetime(2026, 1, 1)
+
+
+# ---------------------------------------------------------------- data
+
+
+def generate(folder: Path, events: int, seed: int = 7) -> dict[str, float]:
+    """Write ``events`` events as hourly gzip files; returns bytes and seconds."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    hours = DAYS * 24
+    per_hour = events / hours
+    started = time.perf_counter()
+    raw_bytes = 0
+    written = 0
+    redeliver: list[bytes] = []
+    for h in range(hours):
+        upload_hour = START + timedelta(hours=h)
+        count = round(per_hour * (h + 1)) - round(per_hour * h)
+        name = folder / f"424242_{upload_hour:%Y-%m-%d}_{upload_hour.hour}#0.json.gz"
+        lines = []
+        for _ in range(count):
+            if redeliver and rng.random() < 0.005:
+                lines.append(redeliver.pop(rng.randrange(len(redeliver))))
+                continue
+            line = orjson.dumps(_event(rng, upload_hour))
+            if rng.random() < 0.01 and len(redeliver) < 1000:
+                redeliver.append(line)
+            lines.append(line)
+        written += len(lines)
+        body = b"\n".join(lines) + b"\n"
+        raw_bytes += len(body)
+        with gzip.open(name, "wb", compresslevel=6) as fh:
+            fh.write(body)
+    gz_bytes = sum(p.stat().st_size for p in folder.glob("*.json.gz"))
+    return {
+        "events": written,
+        "files": hours,
+        "raw_mb": raw_bytes / 1e6,
+        "gz_mb": gz_bytes / 1e6,
+        "bytes_per_event": raw_bytes / max(written, 1),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _event(rng: random.Random, upload_hour: datetime) -> dict[str, object]:
+    account = rng.randrange(ACCOUNTS)
+    user = f"u_{account:04d}_{rng.randrange(USERS_PER_ACCOUNT):02d}"
+    upload = upload_hour + timedelta(seconds=rng.random() * 3600)
+    late = timedelta(days=rng.randrange(1, 5)) if rng.random() < 0.02 else timedelta(0)
+    occurred = upload - timedelta(seconds=rng.random() * 5) - late
+    event = rng.choice(EVENTS)
+    anonymous = rng.random() < 0.03
+    ts = occurred.strftime("%Y-%m-%d %H:%M:%S.%f")
+    uploaded = upload.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return {
+        "app": 424242,
+        "platform": "Web",
+        "os_name": "Chrome",
+        "country": "Portugal",
+        "city": "Lisbon",
+        "language": "English",
+        "library": "amplitude-ts/2.11.0",
+        "ip_address": f"203.0.113.{rng.randrange(256)}",
+        "groups": {} if anonymous else {"company": f"acct_{account:04d}"},
+        "event_type": event,
+        "user_id": None if anonymous else user,
+        "device_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "amplitude_id": 50110200000 + account * 100,
+        "event_time": ts,
+        "client_event_time": ts,
+        "server_received_time": uploaded,
+        "server_upload_time": uploaded,
+        "user_creation_time": "2025-11-15 08:00:00.000000",
+        "$insert_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=1)),
+        "event_id": rng.randrange(10_000),
+        "session_id": int(upload.timestamp() * 1000) - rng.randrange(600_000),
+        "event_properties": {
+            "feature": rng.choice(FEATURES),
+            "plan": "growth",
+            "duration_ms": rng.randrange(5000),
+        },
+        "user_properties": {"plan": "growth", "role": rng.choice(["admin", "member"])},
+        "$schema": 12,
+    }
+
+
+# ---------------------------------------------------------------- loaders (child processes)
+
+
+def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
+    from vitalsign.connectors.files.events import EventStream
+    from vitalsign.core.config import load_config
+    from vitalsign.core.registry import connector_types
+    from vitalsign.core.store import Store
+    from vitalsign.core.sync import SyncEngine
+
+    if not prefetch:
+        EventStream.prefetch = 0
+    config_path = db.parent / "vitalsign.toml"
+    config_path.write_text(
+        f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
+        'account_key = "groups.company"\nproperties = ["feature"]\n'
+    )
+    config = load_config(config_path)
+    store = Store(config.store_url)
+    store.upgrade()
+    connector_types()  # plugin discovery is start-up cost, not ingest
+    started = time.perf_counter()
+    [summary] = SyncEngine(store, config).sync(["amplitude"])
+    seconds = time.perf_counter() - started
+    if summary.status != "success":
+        raise SystemExit(f"sync failed: {summary.error}")
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+        rolled = conn.execute("SELECT sum(events) FROM usage_daily").fetchone()[0]
+    return {"seconds": seconds, "stored": stored, "rolled_up": rolled}
+
+
+def load_baseline(folder: Path, db: Path) -> dict[str, float]:
+    """The simplest loader that dedups: one table, a unique key, INSERT OR IGNORE."""
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE events (dedup_key TEXT NOT NULL UNIQUE, occurred_at TEXT, event TEXT,"
+        " user_id TEXT, account_key TEXT)"
+    )
+    started = time.perf_counter()
+    for path in sorted(folder.glob("*.json.gz")):
+        with gzip.open(path, "rb") as fh:
+            rows = []
+            for line in fh:
+                e = orjson.loads(line)
+                account = (e["groups"] or {}).get("company")
+                rows.append((e["$insert_id"], e["event_time"], e["event_type"], e["user_id"], account))
+            conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    seconds = time.perf_counter() - started
+    stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    return {"seconds": seconds, "stored": stored}
+
+
+def load_naive(folder: Path, db: Path, sample: int) -> dict[str, float]:
+    """SQLModel ORM, one object per event, ``session.get`` first to skip duplicates."""
+    from sqlmodel import Session
+    from vitalsign.core.models import UsageEvent
+    from vitalsign.core.store import Store
+
+    store = Store(f"sqlite:///{db}")
+    store.upgrade()
+    loaded = 0
+    started = time.perf_counter()
+    with Session(store.engine) as session:
+        for path in sorted(folder.glob("*.json.gz")):
+            with gzip.open(path, "rb") as fh:
+                for line in fh:
+                    e = orjson.loads(line)
+                    key = e["$insert_id"]
+                    if session.get(UsageEvent, ("amplitude", key)) is None:
+                        session.add(
+                            UsageEvent(
+                                source="amplitude",
+                                source_id=key,
+                                occurred_at=datetime.fromisoformat(e["event_time"]),
+                                event=e["event_type"],
+                                user_id=e["user_id"],
+                                account_key=(e["groups"] or {}).get("company"),
+                                properties={"feature": e["event_properties"].get("feature")},
+                            )
+                        )
+                        session.commit()
+                    loaded += 1
+                    if loaded >= sample:
+                        break
+            if loaded >= sample:
+                break
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "stored": loaded, "sample": loaded}
+
+
+def child(args: argparse.Namespace) -> None:
+    folder, db = Path(args.data), Path(args.db)
+    if args.child == "vitalsign":
+        result = load_vitalsign(folder, db, prefetch=True)
+    elif args.child == "vitalsign-noprefetch":
+        result = load_vitalsign(folder, db, prefetch=False)
+    elif args.child == "baseline":
+        result = load_baseline(folder, db)
+    else:
+        result = load_naive(folder, db, args.naive_sample)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_child(name: str, folder: Path, work: Path, naive_sample: int) -> dict[str, float]:
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--data",
+                str(folder),
+                "--db",
+                str(run_dir / "store.db"),
+                "--naive-sample",
+                str(naive_sample),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- main
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.machine()}, nproc={os.cpu_count()}, python {platform.python_version()}, "
+        f"sqlite {sqlite3.sqlite_version}, load avg {load[0]:.2f} at start"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per loader (median reported)")
+    parser.add_argument("--naive-sample", type=int, default=20_000)
+    parser.add_argument("--loaders", default="vitalsign,vitalsign-noprefetch,baseline,naive")
+    parser.add_argument("--dir", help="data folder to reuse or keep (default: a temporary one)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    print(f"machine: {machine()}")
+    work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vitalsign-bench-"))
+    folder = work / f"amplitude-{args.events}"
+    if not any(folder.glob("*.json.gz")):
+        gen = generate(folder, args.events)
+        print(
+            f"generated {gen['events']:,} events in {gen['files']} hourly files: "
+            f"{gen['raw_mb']:.0f} MB JSON ({gen['bytes_per_event']:.0f} B/event), "
+            f"{gen['gz_mb']:.0f} MB gzipped, in {gen['seconds']:.1f} s"
+        )
+    try:
+        results: dict[str, list[dict[str, float]]] = {}
+        for name in args.loaders.split(","):
+            for _ in range(args.repeat if name != "naive" else 1):
+                r = run_child(name, folder, work, args.naive_sample)
+                results.setdefault(name, []).append(r)
+                eps = r["stored"] / r["seconds"] if name == "naive" else args.events / r["seconds"]
+                print(
+                    f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
+                    f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
+                    + (f"  rolled up {r['rolled_up']:,}" if "rolled_up" in r else "")
+                )
+        rates = {}
+        for name, runs in results.items():
+            if name == "naive":
+                rates[name] = runs[0]["stored"] / runs[0]["seconds"]
+            else:
+                rates[name] = args.events / statistics.median(r["seconds"] for r in runs)
+        print(f"\nsummary ({args.events:,} events, median of {args.repeat}):")
+        for name, rate in rates.items():
+            rss = max(r["peak_rss_mb"] for r in results[name])
+            extra = ""
+            if name == "naive":
+                sample = results[name][0]["sample"]
+                extra = f"  (sample of {sample:,}, extrapolated: {args.events / rate:,.0f} s)"
+            print(f"  {name:22s} {rate:>10,.0f} events/s  peak RSS {rss:5.0f} MB{extra}")
+        if "vitalsign" in rates:
+            for other in ("baseline", "vitalsign-noprefetch", "naive"):
+                if other in rates:
+                    print(f"  vitalsign / {other}: {rates['vitalsign'] / rates[other]:.2f}x")
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,413 @@
+"""What every usage connector shares: turning a source's JSON (or CSV) records into
+``usage_events`` rows, and the stream that batches them with their cursor.
+
+A connector supplies an :class:`EventMapper` (where its records keep the event name, user, time,
+account and dedup key) and a :class:`UnitSource` (the files or API windows to read, and the cursor
+that says which are done). :class:`EventStream` does the rest: parse each line, map it, quarantine
+what cannot be mapped with ``file:line`` and a reason, and yield batches of typed rows.
+
+Rows are built here already typed (``occurred_at`` a naive UTC datetime), so the stream sets
+``validated = True`` and the engine skips per-record pydantic validation; it also sets
+``prefetch`` so the engine reads the next batches in a thread while the previous one is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from pydantic import Field
+from vitalsign.core import Batch, ConnectorSettings, QuarantineItem, SourceDataError, Stream
+from vitalsign.core.errors import ConfigError
+
+Getter = Callable[[Mapping[str, Any]], Any]
+MAX_PAYLOAD = 2000
+_EPOCH = datetime(1970, 1, 1)
+
+
+class UsageSettings(ConnectorSettings):
+    """Settings every usage connector has (each adds its own source settings)."""
+
+    properties: list[str] = Field(default_factory=list)
+    """Event properties to keep (names in the event's properties, or dotted paths from the
+    record's root). Everything else is dropped so the store stays small."""
+    feature_property: str | None = "feature"
+    """The property whose value names the product feature used (feeds usage_feature_daily)."""
+    batch_size: int = Field(default=25_000, ge=1, le=200_000)
+    """Events per batch: one transaction and one cursor commit each."""
+
+
+def getter(path: str) -> Getter:
+    """A fast accessor for a dotted path (``groups.company``); a key containing dots is tried
+    whole first (Mixpanel's ``$insert_id`` style keys never contain dots, custom ones might)."""
+    parts = path.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda obj: obj.get(key)
+    if len(parts) == 2:
+        first, second = parts
+
+        def two(obj: Mapping[str, Any]) -> Any:
+            inner = obj.get(first)
+            if isinstance(inner, dict):
+                return inner.get(second)
+            return obj.get(path)
+
+        return two
+
+    def deep(obj: Mapping[str, Any]) -> Any:
+        value: Any = obj
+        for part in parts:
+            if not isinstance(value, dict):
+                return obj.get(path)
+            value = value.get(part)
+        return value
+
+    return deep
+
+
+def key_value(value: Any) -> str | None:
+    """An account or user key as text: numbers stringified, a list's first element, blanks None.
+
+    Amplitude's ``groups.company`` is a list when a user belongs to several groups."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, list):
+        return key_value(value[0]) if value else None
+    return None
+
+
+def dedup_hash(event: str, user: str | None, occurred_at: datetime) -> str:
+    """The dedup key of an event that has none: stable across files and runs."""
+    text = f"{event}\x1f{user or ''}\x1f{occurred_at.isoformat()}"
+    return "h:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def zone(name: str | None, setting: str) -> ZoneInfo | None:
+    if not name or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{setting}: unknown time zone {name!r}") from None
+
+
+# ---------------------------------------------------------------- time parsing
+
+
+class TimeError(ValueError):
+    pass
+
+
+def naive_utc(value: datetime, tz: ZoneInfo | None = None) -> datetime:
+    """Naive UTC from an aware datetime, or from a naive one read in ``tz`` (None = UTC)."""
+    if value.tzinfo is None:
+        if tz is None:
+            return value
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_iso(value: Any, tz: ZoneInfo | None = None) -> datetime:
+    """ISO-8601 text (``Z`` allowed; ``YYYY-MM-DD HH:MM:SS.ffffff`` as Amplitude writes it)."""
+    if not isinstance(value, str):
+        raise TimeError(f"not a timestamp: {value!r}")
+    try:
+        return naive_utc(datetime.fromisoformat(value), tz)
+    except ValueError:
+        raise TimeError(f"not an ISO-8601 timestamp: {value!r}") from None
+
+
+MS_THRESHOLD = 100_000_000_000
+"""Epoch values above this are milliseconds (in seconds it would be the year 5138)."""
+
+
+def parse_epoch(value: Any, tz: ZoneInfo | None = None, unit: str = "auto") -> datetime:
+    """Epoch seconds or milliseconds (``auto`` tells them apart by magnitude).
+
+    With ``tz`` the number is wall-clock time in that zone (Mixpanel projects created before
+    2023 report ``time`` in the project timezone), converted to UTC here."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise TimeError(f"not an epoch timestamp: {value!r}") from None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TimeError(f"not an epoch timestamp: {value!r}")
+    millis = unit == "ms" or (unit == "auto" and abs(value) >= MS_THRESHOLD)
+    try:
+        moment = _EPOCH + (timedelta(milliseconds=value) if millis else timedelta(seconds=value))
+    except OverflowError:
+        raise TimeError(f"epoch timestamp out of range: {value!r}") from None
+    return naive_utc(moment, tz) if tz is not None else moment
+
+
+def time_parser(fmt: str, tz: ZoneInfo | None) -> Callable[[Any], datetime]:
+    """``iso`` | ``epoch`` (auto s/ms) | ``epoch_s`` | ``epoch_ms`` | a ``strptime`` pattern."""
+    if fmt == "iso":
+        return lambda v: parse_iso(v, tz)
+    if fmt in ("epoch", "auto"):
+        return lambda v: parse_epoch(v, tz)
+    if fmt == "epoch_s":
+        return lambda v: parse_epoch(v, tz, "s")
+    if fmt == "epoch_ms":
+        return lambda v: parse_epoch(v, tz, "ms")
+    if "%" not in fmt:
+        raise ConfigError(f"time_format: {fmt!r} is not iso, epoch, epoch_s, epoch_ms or a strptime pattern")
+
+    def pattern(value: Any) -> datetime:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return parse_epoch(value, tz)
+        try:
+            return naive_utc(datetime.strptime(str(value), fmt), tz)
+        except ValueError:
+            raise TimeError(f"{value!r} does not match time_format {fmt!r}") from None
+
+    return pattern
+
+
+# ---------------------------------------------------------------- mapping
+
+
+@dataclass
+class EventMapper:
+    """Turns one parsed record into a ``usage_events`` row.
+
+    ``__call__`` returns the row, ``None`` for a record that is not an event (a group or identify
+    call, handled by ``side``), or a string: the reason to quarantine it.
+    """
+
+    event: Getter
+    user: Getter
+    time: Getter
+    parse_time: Callable[[Any], datetime]
+    account: Getter | None
+    dedup_keys: list[Getter]
+    anonymous: Getter | None = None
+    email: Getter | None = None
+    properties_root: Getter | None = None
+    properties: list[str] = field(default_factory=list)
+    feature: str | None = "feature"
+    side: Callable[[Mapping[str, Any]], bool] | None = None
+    """Handles non-event records; returns True when it consumed the record."""
+    user_accounts: dict[str, str] = field(default_factory=dict)
+    """user id -> account key learned in this run (Segment group and identify calls)."""
+    _props: list[tuple[str, str, Getter | None]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        """Each kept property as (stored name, name in the properties object, root getter for a
+        dotted path); the configured feature property is always kept, stored as ``feature``."""
+        names = list(self.properties)
+        if self.feature and self.feature not in names:
+            names.append(self.feature)
+        for name in names:
+            stored = "feature" if name == self.feature else name
+            self._props.append((stored, name, getter(name) if "." in name else None))
+
+    def __call__(self, obj: Any) -> dict[str, Any] | str | None:
+        if type(obj) is not dict:
+            return "not a JSON object"
+        if self.side is not None and self.side(obj):
+            return None
+        name = self.event(obj)
+        if not name or not isinstance(name, str):
+            return "missing event name"
+        raw_time = self.time(obj)
+        if raw_time is None or raw_time == "":
+            return "missing event time"
+        try:
+            occurred_at = self.parse_time(raw_time)
+        except TimeError as exc:
+            return str(exc)
+        user = key_value(self.user(obj))
+        account = key_value(self.account(obj)) if self.account is not None else None
+        if account is None and user is not None and self.user_accounts:
+            account = self.user_accounts.get(user)
+        source_id = None
+        for get in self.dedup_keys:
+            source_id = key_value(get(obj))
+            if source_id:
+                break
+        if not source_id:
+            who = user if user is not None else key_value(self.anonymous(obj)) if self.anonymous else None
+            source_id = dedup_hash(name, who, occurred_at)
+        row: dict[str, Any] = {
+            "source_id": source_id,
+            "occurred_at": occurred_at,
+            "event": name,
+            "user_id": user,
+            "account_key": account,
+            "properties": self._properties(obj) if self._props else None,
+        }
+        if self.email is not None and account is None:
+            email = self.email(obj)
+            if isinstance(email, str) and "@" in email:
+                row["email"] = email
+        return row
+
+    def _properties(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        root = self.properties_root(obj) if self.properties_root is not None else obj
+        if not isinstance(root, dict):
+            root = {}
+        kept = None
+        for stored, name, get in self._props:
+            value = get(obj) if get is not None else root.get(name)
+            if value is not None:
+                if kept is None:
+                    kept = {}
+                kept[stored] = value
+        return kept
+
+
+# ---------------------------------------------------------------- units and the stream
+
+
+class Unit(Protocol):
+    """One thing to read completely: a file, an archive, an API window."""
+
+    name: str
+
+    def lines(self) -> Iterator[tuple[str, int, bytes]]:
+        """``(location name, line number, line)``; raises SourceDataError on unreadable data."""
+        ...
+
+
+class UnitSource(Protocol):
+    """The units still to read after ``cursor``, and the cursor once some are done."""
+
+    def units(self, cursor: Any) -> Iterable[Unit]: ...
+
+    def done(self, unit: Unit) -> None:
+        """Record ``unit`` as completely read."""
+
+    def cursor(self) -> Any:
+        """The JSON-serialisable cursor covering every unit marked done."""
+
+
+@dataclass
+class Extras:
+    """Non-event rows a mapper learns while reading: named groups, users (Segment calls)."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def drain(self) -> dict[str, list[dict[str, Any]]]:
+        children: dict[str, list[dict[str, Any]]] = {}
+        if self.accounts:
+            children["source_accounts"] = list(self.accounts.values())
+            self.accounts = {}
+        if self.contacts:
+            children["contacts"] = list(self.contacts.values())
+            self.contacts = {}
+        return children
+
+
+class EventStream(Stream):
+    """The ``events`` stream of a usage connector: lines in, batches of usage_events rows out.
+
+    Bad lines are quarantined with ``file:line`` and the run continues. A unit that cannot be
+    read to its end (truncated gzip) keeps the lines before the damage, is not marked done (so the
+    next run retries it), and fails the stream with its name once every other unit was read.
+    Re-reading a unit is harmless: the writer counts each dedup key once.
+    """
+
+    name = "events"
+    table = "usage_events"
+    cursor_field = "files or windows done"
+    validated: ClassVar[bool] = True
+    prefetch: ClassVar[int] = 2
+
+    def __init__(
+        self, source: UnitSource, mapper: EventMapper, *, batch_size: int, extras: Extras | None = None
+    ) -> None:
+        self.source = source
+        self.mapper = mapper
+        self.batch_size = batch_size
+        self.extras = extras or Extras()
+
+    def read(self, cursor: Any) -> Iterator[Batch]:
+        rows: list[dict[str, Any]] = []
+        quarantine: list[QuarantineItem] = []
+        failures: list[str] = []
+        dirty = False
+        loads, decode_error, mapper, size = orjson.loads, orjson.JSONDecodeError, self.mapper, self.batch_size
+        for unit in self.source.units(cursor):
+            try:
+                for location, number, line in unit.lines():
+                    try:
+                        obj = loads(line)
+                    except decode_error:
+                        quarantine.append(_bad(location, number, line, "not valid JSON"))
+                        continue
+                    result = mapper(obj)
+                    if type(result) is dict:
+                        rows.append(result)
+                        if len(rows) >= size:
+                            yield self._batch(rows, quarantine, dirty)
+                            rows, quarantine, dirty = [], [], False
+                    elif result is not None:
+                        quarantine.append(_bad(location, number, line, str(result)))
+            except SourceDataError as exc:
+                failures.append(str(exc))
+                continue
+            self.source.done(unit)
+            dirty = True
+        if rows or quarantine or dirty or self.extras.accounts or self.extras.contacts:
+            yield self._batch(rows, quarantine, dirty)
+        if failures:
+            raise SourceDataError("; ".join(failures))
+
+    def _batch(self, rows: list[dict[str, Any]], quarantine: list[QuarantineItem], dirty: bool) -> Batch:
+        return Batch(
+            records=rows,
+            cursor=self.source.cursor() if dirty else None,
+            quarantine=quarantine,
+            children=self.extras.drain(),
+        )
+
+
+def _bad(location: str, number: int, line: bytes, reason: str) -> QuarantineItem:
+    return QuarantineItem(
+        reason=reason,
+        payload=line[:MAX_PAYLOAD].decode("utf-8", "replace"),
+        location=f"{location}:{number}",
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window of an export API: ``label`` is what the cursor records once it is done."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+class WindowSource:
+    """API windows as units: the cursor is ``{"through": label}`` of the last window done, so a
+    crash inside a window re-reads that window only (the dedup keys make that harmless)."""
+
+    def __init__(self, windows: Callable[[str | None], list[Any]]) -> None:
+        self._windows = windows
+        self._through: str | None = None
+
+    def units(self, cursor: Any) -> list[Any]:
+        self._through = cursor.get("through") if isinstance(cursor, dict) else None
+        return self._windows(self._through)
+
+    def done(self, unit: Any) -> None:
+        self._through = unit.window.label
+
+    def cursor(self) -> dict[str, str | None]:
+        return {"through": self._through}
