@@ -129,6 +129,7 @@ class Report:
     health_trend: list[dict[str, Any]] = field(default_factory=list)
     at_risk: list[AtRiskAccount] = field(default_factory=list)
     nps_responses: dict[str, int] = field(default_factory=dict)  # by month, from v_nps_monthly
+    former_red: int = 0  # red accounts left out of the at-risk list: they no longer pay
 
     @property
     def months(self) -> list[Month]:
@@ -317,6 +318,9 @@ def _gather_health(store: Store, report: Report, options: Mapping[str, Any]) -> 
         bands[band] = bands.get(band, 0) + 1
     report.health_bands = bands
     red = sorted((s for s in scores if s[3] == "red"), key=lambda s: (s[2], s[0]))
+    if mrr:  # with revenue data, an account no longer paying is lost already, not at risk
+        report.former_red = sum(1 for s in red if not mrr.get(int(s[0])))
+        red = [s for s in red if mrr.get(int(s[0]))]
     for account_id, name, score, _, components in red:
         report.at_risk.append(
             AtRiskAccount(
@@ -482,8 +486,10 @@ def _at_risk_panel(report: Report) -> Panel:
         f"health {report.health_period}: "
         f"{bands.get('green', 0)} green, {bands.get('yellow', 0)} yellow, {bands.get('red', 0)} red"
     )
+    if report.former_red:
+        summary.append(f" ({report.former_red} red accounts no longer pay: not listed)")
     if not report.at_risk:
-        return Panel(Group(summary, Text("no account in the red band")), title="Accounts at risk")
+        return Panel(Group(summary, Text("no paying account in the red band")), title="Accounts at risk")
     table = Table(show_header=True, expand=False)
     table.add_column("account")
     table.add_column("health", justify="right")

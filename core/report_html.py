@@ -308,11 +308,13 @@ def _health_cards(report: Report) -> list[str]:
     bands = report.health_bands
     summary = (
         f'<p class="note">{escape(report.health_period)}: {bands.get("green", 0)} green, '
-        f"{bands.get('yellow', 0)} yellow, {bands.get('red', 0)} red.</p>"
+        f"{bands.get('yellow', 0)} yellow, {bands.get('red', 0)} red"
+        + (f" ({report.former_red} of them no longer pay)" if report.former_red else "")
+        + ".</p>"
     )
     cards = [_card("Health distribution", svg + summary)]
     if not report.at_risk:
-        cards.append(_card("Accounts at risk", '<p class="note">No account in the red band.</p>'))
+        cards.append(_card("Accounts at risk", '<p class="note">No paying account in the red band.</p>'))
         return cards
     rows = [
         '<table class="risk" id="at-risk"><thead><tr><th>Account</th><th>Health</th><th>MRR</th>'

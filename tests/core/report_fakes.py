@@ -161,7 +161,7 @@ def load_company(store: Store, *, risky_name: str = 'Acme <Corp> & "Sons" [bold]
         health = []
         for month in Month(2025, 1).until(MONTH):
             for account in range(1, 7):
-                score = {1: 35.0, 2: 45.0, 3: 60.0}.get(account, 85.0)
+                score = {1: 35.0, 2: 45.0, 3: 42.0}.get(account, 85.0)
                 band = "red" if score < 50 else "yellow" if score < 75 else "green"
                 health.append(
                     {

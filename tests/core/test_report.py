@@ -71,10 +71,11 @@ def test_terminal_report_shows_kpis_changes_bridge_and_risks(sqlite_store: Store
     assert re.search(
         r"2025-06\s+│\s+\$150.00\s+│\s+\$40.00\s+│\s+\$10.00\s+│\s+\$30.00\s+│\s+\$70.00\s+│\s+\$100.00", out
     )
-    assert "health 2025-06: 3 green, 1 yellow, 2 red" in out
+    assert "health 2025-06: 3 green, 0 yellow, 3 red (1 red accounts no longer pay: not listed)" in out
     assert "Accounts at risk (2 red)" in out
     risk = out[out.index("Accounts at risk (2 red)") :]
-    assert risk.index('Acme <Corp> & "Sons" [bold]') < risk.index("Account 2")  # worst first
+    assert risk.index('Acme <Corp> & "Sons" [bold]') < risk.index("Account 3")  # worst first
+    assert "Account 2" not in risk  # red, but churned in March: lost, not at risk
     assert "usage trend 12/100: active users down 60% in 30 days" in risk
     assert "billing" not in risk  # a healthy component is not a reason
 
@@ -161,6 +162,7 @@ def test_money_format() -> None:
     assert fmt_value(None, "money") == "no data"
 
 
+@pytest.mark.slow
 def test_embed_example_reads_the_views_and_the_metrics(sqlite_store: Store) -> None:
     import subprocess
     import sys
@@ -177,4 +179,4 @@ def test_embed_example_reads_the_views_and_the_metrics(sqlite_store: Store) -> N
     assert result.returncode == 0, result.stderr
     assert "| month | MRR | paying |" in result.stdout
     assert re.search(r"\| \d{4}-\d\d \| 1,500.00 \| 4 \|", result.stdout)  # accounts 1, 3, 5, 6 still pay
-    assert 'Accounts at risk: Acme <Corp> & "Sons" [bold] (35), Account 2 (45)' in result.stdout
+    assert 'Accounts at risk: Acme <Corp> & "Sons" [bold] (35), Account 3 (42), Account 2 (45)' in result.stdout
