@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from vitalsign.core import hookimpl
 from vitalsign.core.config import load_config
+from vitalsign.core.plugins import register
 from vitalsign.core.store import Store, table
 from vitalsign.core.sync import SyncEngine
 
@@ -51,3 +53,52 @@ def test_failed_stream_marks_run_failed_but_keeps_committed_batches(store, toy, 
     assert summary.status == "failed"
     assert "toy source broke" in (summary.error or "")
     assert count(store, "contacts") == 6
+
+
+class Notifier:
+    """A plugin like a Slack alert: told when each run ends."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.runs = []
+        self.fail = fail
+
+    @hookimpl
+    def vitalsign_sync_finished(self, run):
+        self.runs.append(run)
+        if self.fail:
+            raise RuntimeError("slack is down")
+
+
+def test_sync_finished_hook_gets_the_run_summary(store, toy, toy_config):
+    notifier = Notifier()
+    register(notifier, "notifier")
+    config = load_config(toy_config(records=4, batch_size=2, bad_every=4))
+    SyncEngine(store, config).sync(["toy"])
+    [run] = notifier.runs
+    assert run.connector == "toy"
+    assert run.status == "success"
+    assert run.streams["contacts"].rows == 3
+    assert run.streams["contacts"].quarantined == 1
+    assert run.finished_at is not None
+
+
+def test_a_broken_notifier_never_fails_the_sync(store, toy, toy_config):
+    register(Notifier(fail=True), "broken-notifier")
+    config = load_config(toy_config(records=2))
+    [summary] = SyncEngine(store, config).sync(["toy"])
+    assert summary.status == "success"
+
+
+class BrokenDeriver:
+    @hookimpl
+    def vitalsign_after_sync(self, store, connector, config):
+        raise ValueError("derived table rebuild failed")
+
+
+def test_after_sync_failure_fails_the_run_but_keeps_the_data(store, toy, toy_config):
+    register(BrokenDeriver(), "broken-deriver")
+    config = load_config(toy_config(records=4))
+    [summary] = SyncEngine(store, config).sync(["toy"])
+    assert summary.status == "failed"
+    assert "derived table rebuild failed" in (summary.error or "")
+    assert count(store, "contacts") == 4
