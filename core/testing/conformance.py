@@ -35,8 +35,8 @@ run outside pytest. What they hold a connector to:
   key and its cursor (``cursor_field``; set it to None explicitly for a stream read in full);
 - the records the fake serves all validate against the table's model (nothing quarantined);
 - a second incremental run with no change at the source adds no rows;
-- a run interrupted after its first batch resumes from the saved cursor and ends with the same
-  rows as an uninterrupted run;
+- a run that crashes after a stream's first batch carrying a cursor resumes from that cursor
+  and ends with the same rows as an uninterrupted run;
 - 429 (honouring ``Retry-After``) and 5xx go through the shared retry layer
   (:mod:`vitalsign.core.http`); exhausted retries fail the run with one clean line;
 - no secret appears in the logs (captured at DEBUG), the store or any error message.
@@ -238,6 +238,7 @@ class StreamObservation:
     cursors: list[Any] = field(default_factory=list)
     batches: int = 0
     records: int = 0
+    with_cursor: int = 0
     interrupted: bool = False
 
 
@@ -248,16 +249,21 @@ class SyncResult:
 
 
 class _Interrupted(RuntimeError):
-    """Raised by the kit inside a stream to simulate a crash after the first batch."""
+    """Raised by the kit inside a stream to simulate a crash."""
 
 
 class _ObservedStream:
-    """Wraps a connector's stream for the engine: records cursors and batches, can interrupt."""
+    """Wraps a connector's stream for the engine: records cursors and batches, can interrupt.
 
-    def __init__(self, inner: Stream, seen: StreamObservation, interrupt_after: int | None) -> None:
+    With ``interrupt``, the stream crashes when asked for the batch that follows its first
+    committed batch carrying a cursor (any batch for a stream without a cursor): the next page
+    has been fetched, nothing of it is committed.
+    """
+
+    def __init__(self, inner: Stream, seen: StreamObservation, interrupt: bool) -> None:
         self._inner = inner
         self._seen = seen
-        self._interrupt_after = interrupt_after
+        self._interrupt = interrupt
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -265,14 +271,18 @@ class _ObservedStream:
     def read(self, cursor: Any) -> Iterator[Batch]:
         self._seen.cursors.append(cursor)
         batches = self._inner.read(cursor)
+        armed = False
         try:
             for batch in batches:
-                if self._interrupt_after is not None and self._seen.batches >= self._interrupt_after:
+                if armed:
                     self._seen.interrupted = True
-                    raise _Interrupted("conformance kit: simulated crash after the first batch")
+                    raise _Interrupted("conformance kit: simulated crash after a committed batch")
                 self._seen.batches += 1
                 self._seen.records += len(batch.records)
+                self._seen.with_cursor += batch.cursor is not None
                 yield batch
+                if self._interrupt and (batch.cursor is not None or self._inner.cursor_field is None):
+                    armed = True
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
@@ -457,7 +467,7 @@ class ConformanceRun:
         self,
         store: Store,
         *,
-        interrupt_after: int | None = None,
+        interrupt: bool = False,
         full_refresh: bool = False,
     ) -> SyncResult:
         """One run of the real engine over a fresh connector instance."""
@@ -469,7 +479,7 @@ class ConformanceRun:
             wrapped: list[Stream] = []
             for stream in original():
                 obs = seen.setdefault(stream.name, StreamObservation())
-                wrapped.append(_ObservedStream(stream, obs, interrupt_after))
+                wrapped.append(_ObservedStream(stream, obs, interrupt))
             return wrapped
 
         connector.streams = observed
@@ -731,15 +741,23 @@ def check_incremental_rerun_adds_no_rows(run: ConformanceRun) -> None:
 
 
 def check_resume_from_saved_cursor(run: ConformanceRun) -> None:
-    """Interrupted after its first batch, a rerun resumes and ends with the same rows."""
+    """Crashed after its first batch carrying a cursor, a rerun resumes there with the same result."""
     reference = run.new_store("reference")
     resumed = run.new_store("resumed")
     with run.harness.source():
         _sync_ok(run, run.sync(reference), "the uninterrupted sync")
-        crashed = run.sync(resumed, interrupt_after=1)
+        crashed = run.sync(resumed, interrupt=True)
         saved = run.cursors(resumed)
         rerun = run.sync(resumed)
     _sync_ok(run, rerun, "the sync after the interruption")
+    for name, seen in crashed.streams.items():
+        stream_cls = next(c for c in run.connector_class.stream_classes() if c.name == name)
+        if stream_cls.cursor_field is None or seen.interrupted or seen.batches < 2:
+            continue
+        raise AssertionError(
+            f"stream {name!r} yields {seen.batches} batches but none before the last carries a cursor, "
+            f"so a crash loses its progress: give each batch the cursor that resumes after it"
+        )
     interrupted = [n for n, s in crashed.streams.items() if s.interrupted]
     if not interrupted:
         raise AssertionError(
@@ -751,9 +769,9 @@ def check_resume_from_saved_cursor(run: ConformanceRun) -> None:
         if stream_cls.cursor_field is None:
             continue
         if saved.get(name) is None:
-            raise AssertionError(f"stream {name!r}: its first batch carried no cursor, so it cannot resume")
+            raise AssertionError(f"stream {name!r}: the cursor of its committed batch was not saved")
         if rerun.streams[name].cursors[:1] != [saved[name]]:
-            raise AssertionError(f"stream {name!r} was not resumed from the cursor saved by its first batch")
+            raise AssertionError(f"stream {name!r} was not resumed from its saved cursor")
     expected, got = run.rows(reference), run.rows(resumed)
     differ = [t for t in expected if expected[t] != got[t]]
     if differ:

@@ -399,7 +399,7 @@ class TestTinyConformance(ConnectorConformance):
         ("tiny_leaky", "no_secret_in_logs_store_or_errors", "secret value appears in the logs"),
         ("tiny_own_retry", "rate_limits_and_server_errors_retried", "Retry-After: 7 was not honoured"),
         ("tiny_own_retry", "retries_exhausted_fail_cleanly", "not retried through vitalsign.core.http"),
-        ("tiny_no_resume", "resumes_from_saved_cursor", "first batch carried no cursor"),
+        ("tiny_no_resume", "resumes_from_saved_cursor", "none before the last carries a cursor"),
         ("tiny_unstable_ids", "second_run_adds_no_rows", "changed row counts"),
         ("tiny_raw_error", "check_fails_cleanly_on_bad_credentials", "HTTPStatusError, not a ConnectorError"),
         ("tiny_chatty", "check_fails_cleanly_on_bad_credentials", "secret value appears"),
