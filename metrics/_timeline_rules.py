@@ -227,22 +227,29 @@ def sweep(contributions: Iterable[Contribution]) -> list[tuple[int, int, float, 
     Each returned interval has a constant sum; adjacent intervals with equal (rounded) MRR are
     merged and intervals summing to zero or less (credits that cancel a period) are dropped.
     The representative is the latest-starting positive line covering the interval (its price,
-    quantity and interval describe the interval).
+    quantity and interval describe the interval). One pass over the sorted boundaries, keeping
+    the lines active between two boundaries (usually one or two).
     """
     items = sorted(contributions, key=lambda c: (c.start, c.end))
     if not items:
         return []
     points = sorted({c.start for c in items} | {c.end for c in items})
     out: list[tuple[int, int, float, float, Contribution]] = []
+    active: list[Contribution] = []
+    nxt = 0
     for a, b in itertools.pairwise(points):
-        covering = [c for c in items if c.start <= a and c.end >= b]
-        if not covering:
+        active = [c for c in active if c.end > a]
+        while nxt < len(items) and items[nxt].start <= a:
+            if items[nxt].end > a:
+                active.append(items[nxt])
+            nxt += 1
+        if not active:
             continue
-        mrr = sum(c.mrr for c in covering)
-        original = sum(c.original for c in covering)
+        mrr = sum(c.mrr for c in active)
         if round(mrr) <= 0:
             continue
-        positive = [c for c in covering if c.mrr > 0] or covering
+        original = sum(c.original for c in active)
+        positive = [c for c in active if c.mrr > 0] or active
         rep = max(positive, key=lambda c: (c.start, c.mrr))
         if out and out[-1][1] == a and round(out[-1][2]) == round(mrr) and _same(out[-1][4], rep):
             prev = out[-1]

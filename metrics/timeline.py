@@ -59,10 +59,16 @@ def rebuild_timeline(
         timeline = table("revenue_timeline")
         conn.execute(delete(timeline).where(timeline.c.source == source))
         pending: list[dict[str, Any]] = []
-        items = _ItemCursor(_items(conn, source))
+        items = _MergeCursor(_items(conn, source))
+        subs = _MergeCursor(_subscriptions(conn, source))
         for sub_id, rows in groupby(_lines(conn, source), key=lambda r: r.subscription_id):
             lines = list(rows)
-            pending.extend(subscription_intervals(source, sub_id, lines, items.take(sub_id), opts, at))
+            found = subs.take(sub_id)
+            pending.extend(
+                subscription_intervals(
+                    source, sub_id, lines, items.take(sub_id), found[0] if found else None, opts, at
+                )
+            )
             if len(pending) >= INSERT_BATCH:
                 conn.execute(timeline.insert(), pending)
                 written += len(pending)
@@ -74,7 +80,7 @@ def rebuild_timeline(
 
 
 def _lines(conn: Connection, source: str) -> Iterator[Any]:
-    lines, inv, price, sub = (table(n) for n in ("invoice_lines", "invoices", "prices", "subscriptions"))
+    lines, inv, price = (table(n) for n in ("invoice_lines", "invoices", "prices"))
     stmt = (
         select(
             lines.c.source_id,
@@ -100,18 +106,11 @@ def _lines(conn: Connection, source: str) -> Iterator[Any]:
             price.c.usage_type,
             price.c.product_id,
             price.c.unit_amount,
-            sub.c.source_account_id.label("customer"),
-            sub.c.status.label("sub_status"),
-            sub.c.canceled_at,
-            sub.c.ended_at,
-            sub.c.cancel_at_period_end,
-            sub.c.cancel_at,
-            sub.c.current_period_end,
         )
         .select_from(
-            lines.join(inv, and_(inv.c.source == lines.c.source, inv.c.source_id == lines.c.invoice_id))
-            .outerjoin(price, and_(price.c.source == lines.c.source, price.c.source_id == lines.c.price_id))
-            .outerjoin(sub, and_(sub.c.source == lines.c.source, sub.c.source_id == lines.c.subscription_id))
+            lines.join(
+                inv, and_(inv.c.source == lines.c.source, inv.c.source_id == lines.c.invoice_id)
+            ).outerjoin(price, and_(price.c.source == lines.c.source, price.c.source_id == lines.c.price_id))
         )
         .where(
             lines.c.source == source,
@@ -129,9 +128,29 @@ def _lines(conn: Connection, source: str) -> Iterator[Any]:
 def _items(conn: Connection, source: str) -> Iterator[Any]:
     items = table("subscription_items")
     stmt = (
-        select(items.c.subscription_id, items.c.source_id, items.c.price_id, items.c.deleted)
+        select(items.c.subscription_id.label("key"), items.c.source_id, items.c.price_id, items.c.deleted)
         .where(items.c.source == source)
         .order_by(_binary(conn, items.c.subscription_id), items.c.source_id)
+        .execution_options(yield_per=5_000)
+    )
+    yield from conn.execute(stmt)
+
+
+def _subscriptions(conn: Connection, source: str) -> Iterator[Any]:
+    sub = table("subscriptions")
+    stmt = (
+        select(
+            sub.c.source_id.label("key"),
+            sub.c.source_account_id,
+            sub.c.status,
+            sub.c.canceled_at,
+            sub.c.ended_at,
+            sub.c.cancel_at_period_end,
+            sub.c.cancel_at,
+            sub.c.current_period_end,
+        )
+        .where(sub.c.source == source)
+        .order_by(_binary(conn, sub.c.source_id))
         .execution_options(yield_per=5_000)
     )
     yield from conn.execute(stmt)
@@ -143,8 +162,9 @@ def _binary(conn: Connection, column: Any) -> Any:
     return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
-class _ItemCursor:
-    """Merge-join helper: the items of each subscription, walking both sorted streams once."""
+class _MergeCursor:
+    """Merge-join helper: the rows of each subscription (column ``key``) from a stream sorted like
+    the lines, walking both once."""
 
     def __init__(self, rows: Iterator[Any]) -> None:
         self._rows = rows
@@ -152,9 +172,9 @@ class _ItemCursor:
 
     def take(self, sub_id: str) -> list[Any]:
         out = []
-        while self._head is not None and self._head.subscription_id < sub_id:
+        while self._head is not None and self._head.key < sub_id:
             self._head = next(self._rows, None)
-        while self._head is not None and self._head.subscription_id == sub_id:
+        while self._head is not None and self._head.key == sub_id:
             out.append(self._head)
             self._head = next(self._rows, None)
         return out
@@ -178,19 +198,21 @@ def subscription_intervals(
     sub_id: str,
     lines: list[Any],
     items: list[Any],
+    subscription: Any,
     opts: TimelineOptions,
     now: int,
 ) -> list[dict[str, Any]]:
-    """The timeline rows of one subscription from its counted invoice lines."""
-    first = lines[0]
+    """The timeline rows of one subscription from its counted invoice lines (``subscription``:
+    its row, None when the subscription itself was not synced)."""
+    row = subscription
     sub = _Sub(
-        status=first.sub_status,
-        canceled_at=_ts(first.canceled_at),
-        ended_at=_ts(first.ended_at),
-        scheduled_end=bool(first.cancel_at_period_end) or first.cancel_at is not None,
-        current_period_end=_ts(first.current_period_end),
+        status=row.status if row else None,
+        canceled_at=_ts(row.canceled_at) if row else None,
+        ended_at=_ts(row.ended_at) if row else None,
+        scheduled_end=bool(row.cancel_at_period_end) or row.cancel_at is not None if row else False,
+        current_period_end=_ts(row.current_period_end) if row else None,
     )
-    customer = first.customer or first.invoice_customer
+    customer = (row.source_account_id if row else None) or lines[0].invoice_customer
     cutoff = _cutoff(sub, lines, opts, now)
     by_price = {i.price_id: i.source_id for i in items if not i.deleted}
     live_items = {i.source_id for i in items if not i.deleted}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import contextlib
+import functools
 import itertools
 import random
 import re
@@ -135,11 +136,16 @@ class _Response:
 class _Collection:
     """Objects of one kind in insertion order; a value may be a compact record rendered on read."""
 
-    def __init__(self, render: Callable[[Any], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        render: Callable[[Any], dict[str, Any]] | None = None,
+        render_json: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self.ids: list[str] = []
         self.pos: dict[str, int] = {}
         self.items: dict[str, Any] = {}
         self.render = render
+        self.render_json = render_json  # a fast path for unfiltered lists of compact records
 
     def put(self, obj_id: str, value: Any) -> None:
         if obj_id not in self.pos:
@@ -166,6 +172,16 @@ class _Collection:
             obj = self.get(self.ids[i])
             if obj is not None:
                 yield obj
+
+    def page_ids(self, starting_after: str | None, count: int) -> list[str]:
+        start = len(self.ids) - 1 if starting_after is None else self.pos[starting_after] - 1
+        out: list[str] = []
+        for i in range(start, -1, -1):
+            if self.ids[i] in self.items:
+                out.append(self.ids[i])
+                if len(out) == count:
+                    break
+        return out
 
     def oldest_first(self, ending_before: str) -> Iterator[dict[str, Any]]:
         for i in range(self.pos[ending_before] + 1, len(self.ids)):
@@ -973,7 +989,10 @@ class FakeStripe:
             customer_ids.append(c["id"])
         self._gen_prices = {p["id"]: p for p in prices}
         subs_coll = _Collection(render=self._render_generated_subscription)
-        inv_coll = _Collection(render=self._render_generated_invoice)
+        inv_coll = _Collection(
+            render=self._render_generated_invoice, render_json=self._generated_invoice_json
+        )
+        self._templates: dict[tuple[str, bool], str] = {}
         per_sub, extra = divmod(invoices, max(1, subscriptions))
         for s in range(subscriptions):
             sid = f"sub_gen{s:010d}"
@@ -990,9 +1009,89 @@ class FakeStripe:
         self.objects["subscription"] = subs_coll
         self.objects["invoice"] = inv_coll
 
-    def _gen_period(self, sub_start: int, annual: bool, k: int) -> tuple[int, int]:
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def _gen_period(sub_start: int, annual: bool, k: int) -> tuple[int, int]:
         months = 12 if annual else 1
         return add_months(sub_start, months * k), add_months(sub_start, months * (k + 1))
+
+    def _generated_invoice_json(self, rec: tuple[Any, ...]) -> bytes:
+        """The same JSON as :meth:`_render_generated_invoice`, from a cached text template:
+        building 240k invoices as dicts would make the fake, not the client, the bottleneck."""
+        iid, sid, customer, price_id, qty, sub_start, annual, k = rec
+        addon = k % 5 == 4
+        template = self._templates.get((price_id, addon))
+        if template is None:
+            template = self._templates[(price_id, addon)] = self._invoice_template(price_id, addon)
+        start, end = self._gen_period(sub_start, annual, k)
+        amount = (self._gen_prices[price_id]["unit_amount"] or 0) * qty
+        values = {
+            "iid": iid,
+            "iidtail": iid[3:],
+            "cus": customer,
+            "sid": sid,
+            "si": "si_" + sid[4:],
+            "si2": "si_addon" + sid[7:],
+            "number": f"{customer[-6:].upper()}-{iid[-4:]}",
+            "qtys": str(qty),
+            "qty": qty,
+            "amount": amount,
+            "total": amount + (500 if addon else 0),
+            "start": start,
+            "end": end,
+        }
+        return (template % values).encode()
+
+    def _invoice_template(self, price_id: str, addon: bool) -> str:
+        price = self._gen_prices[price_id]
+        addon_price = next(p for p in self._gen_prices.values() if p["nickname"] == "Add-on")
+        sub = {"id": "@sid@"}
+        lines = [
+            self._line(sub, {"id": "@si@"}, amount=0, quantity=0, start=0, end=0, proration=False,
+                       description="", parent="subscription_item_details", price=price),
+        ]  # fmt: skip
+        if addon:
+            lines.append(
+                self._line(sub, {"id": "@si2@"}, amount=500, quantity=1, start=0, end=0, proration=False,
+                           description="1 x Add-on", parent="subscription_item_details", price=addon_price)
+            )  # fmt: skip
+        for n, line in enumerate(lines):
+            line.update(id=f"il_@iidtail@{n}", invoice="@iid@", period={"end": "@end@", "start": "@start@"})
+        lines[0].update(
+            amount="@amount@", subtotal="@amount@", quantity="@qty@", quantity_decimal="@qtys@",
+            description=f"@qtys@ x {price['nickname']}",
+        )  # fmt: skip
+        inv = self._invoice_object(
+            "@iid@", "@cus@", "@sid@", "usd", [], at=0, reason="subscription_cycle", subtotal=0,
+            discount_total=0, taxes=[], total=0, paid=True, due_date=None,
+        )  # fmt: skip
+        inv["lines"] = {
+            "object": "list",
+            "data": lines,
+            "has_more": False,
+            "total_count": len(lines),
+            "url": "/v1/invoices/@iid@/lines",
+        }
+        for key in (
+            "amount_due",
+            "amount_paid",
+            "subtotal",
+            "subtotal_excluding_tax",
+            "total",
+            "total_excluding_tax",
+        ):
+            inv[key] = "@total@"
+        for key in ("created", "effective_at", "period_start", "webhooks_delivered_at"):
+            inv[key] = "@start@"
+        inv["period_end"] = "@end@"
+        inv["number"] = "@number@"
+        inv["status_transitions"].update(finalized_at="@start@", paid_at="@start@")
+        text = orjson.dumps(inv).decode().replace("%", "%%")
+        for name in ("amount", "total", "start", "end", "qty"):
+            text = text.replace(f'"@{name}@"', f"%({name})d")
+        for name in ("iidtail", "iid", "cus", "sid", "si2", "si", "number", "qtys"):
+            text = text.replace(f"@{name}@", f"%({name})s")
+        return text
 
     def _render_generated_subscription(self, rec: tuple[Any, ...]) -> dict[str, Any]:
         sid, customer, price_id, qty, sub_start, annual, n_inv = rec
@@ -1193,14 +1292,26 @@ class FakeStripe:
             return _error(400, "invalid_request_error", "Invalid integer: limit", param="limit")
         if not 1 <= limit <= 100:
             return _error(400, "invalid_request_error", "limit must be between 1 and 100", param="limit")
-        predicate = self._predicate(kind, params)
-        if isinstance(predicate, _Response):
-            return predicate
+        checks = self._checks(kind, params)
+        if isinstance(checks, _Response):
+            return checks
         collection = self.objects[kind]
         for key in ("starting_after", "ending_before"):
             ref = params.get(key)
             if ref is not None and ref not in collection.pos:
                 return _error(400, "invalid_request_error", f"No such {kind}: '{ref}'", param=key)
+        if not checks and collection.render_json is not None and not params.get("ending_before"):
+            ids = collection.page_ids(params.get("starting_after"), limit + 1)
+            data = b",".join(collection.render_json(collection.items[i]) for i in ids[:limit])
+            more = b"true" if len(ids) > limit else b"false"
+            url = f"/v1/{resource}".encode()
+            return _Response(
+                200, b'{"object":"list","data":[' + data + b'],"has_more":' + more + b',"url":"' + url + b'"}'
+            )
+
+        def predicate(obj: dict[str, Any]) -> bool:
+            return all(check(obj) for check in checks)
+
         if params.get("ending_before"):
             found = list(
                 itertools.islice(
@@ -1226,7 +1337,9 @@ class FakeStripe:
         }
         return _ok(body)
 
-    def _predicate(self, kind: str, params: dict[str, Any]) -> Callable[[dict[str, Any]], bool] | _Response:
+    def _checks(
+        self, kind: str, params: dict[str, Any]
+    ) -> list[Callable[[dict[str, Any]], bool]] | _Response:
         checks: list[Callable[[dict[str, Any]], bool]] = []
         created = params.get("created")
         if isinstance(created, dict):
@@ -1260,7 +1373,7 @@ class FakeStripe:
                 exact = {t for t in types if "*" not in t}
                 wild = [re.compile(re.escape(t).replace(r"\*", ".*") + "$") for t in types if "*" in t]
                 checks.append(lambda o: o["type"] in exact or any(w.match(o["type"]) for w in wild))
-        return lambda o: all(check(o) for check in checks)
+        return checks
 
     def _list_lines(self, invoice_id: str, params: dict[str, Any]) -> _Response:
         invoice = self.objects["invoice"].get(invoice_id)
