@@ -199,6 +199,8 @@ class EventMapper:
     properties_root: Getter | None = None
     properties: list[str] = field(default_factory=list)
     feature: str | None = "feature"
+    require_user: bool = False
+    """Quarantine events with neither a user nor an anonymous id (Segment requires one)."""
     side: Callable[[Mapping[str, Any]], bool] | None = None
     """Handles non-event records; returns True when it consumed the record."""
     user_accounts: dict[str, str] = field(default_factory=dict)
@@ -231,6 +233,12 @@ class EventMapper:
         except TimeError as exc:
             return str(exc)
         user = key_value(self.user(obj))
+        if (
+            self.require_user
+            and user is None
+            and (self.anonymous is None or key_value(self.anonymous(obj)) is None)
+        ):
+            return "missing user id and anonymous id"
         account = key_value(self.account(obj)) if self.account is not None else None
         if account is None and user is not None and self.user_accounts:
             account = self.user_accounts.get(user)
@@ -255,6 +263,9 @@ class EventMapper:
             if isinstance(email, str) and "@" in email:
                 row["email"] = email
         return row
+
+    def _anonymous_id(self, obj: Mapping[str, Any]) -> str | None:
+        return key_value(self.anonymous(obj)) if self.anonymous is not None else None
 
     def _properties(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         root = self.properties_root(obj) if self.properties_root is not None else obj
@@ -305,10 +316,10 @@ class Extras:
     def drain(self) -> dict[str, list[dict[str, Any]]]:
         children: dict[str, list[dict[str, Any]]] = {}
         if self.accounts:
-            children["source_accounts"] = list(self.accounts.values())
+            children["source_accounts"] = [dict(row) for row in self.accounts.values()]
             self.accounts = {}
         if self.contacts:
-            children["contacts"] = list(self.contacts.values())
+            children["contacts"] = [dict(row) for row in self.contacts.values()]
             self.contacts = {}
         return children
 
@@ -345,11 +356,14 @@ class EventStream(Stream):
         for unit in self.source.units(cursor):
             try:
                 for location, number, line in unit.lines():
-                    try:
-                        obj = loads(line)
-                    except decode_error:
-                        quarantine.append(_bad(location, number, line, "not valid JSON"))
-                        continue
+                    if type(line) is bytes:
+                        try:
+                            obj = loads(line)
+                        except decode_error:
+                            quarantine.append(_bad(location, number, line, "not valid JSON"))
+                            continue
+                    else:  # already parsed (a CSV row)
+                        obj = line
                     result = mapper(obj)
                     if type(result) is dict:
                         rows.append(result)
@@ -360,6 +374,9 @@ class EventStream(Stream):
                         quarantine.append(_bad(location, number, line, str(result)))
             except SourceDataError as exc:
                 failures.append(str(exc))
+                failed = getattr(self.source, "failed", None)
+                if failed is not None:
+                    failed(unit)
                 continue
             self.source.done(unit)
             dirty = True
@@ -377,12 +394,12 @@ class EventStream(Stream):
         )
 
 
-def _bad(location: str, number: int, line: bytes, reason: str) -> QuarantineItem:
-    return QuarantineItem(
-        reason=reason,
-        payload=line[:MAX_PAYLOAD].decode("utf-8", "replace"),
-        location=f"{location}:{number}",
-    )
+def _bad(location: str, number: int, line: Any, reason: str) -> QuarantineItem:
+    if isinstance(line, bytes):
+        payload = line[:MAX_PAYLOAD].decode("utf-8", "replace")
+    else:
+        payload = orjson.dumps(line, default=str).decode()[:MAX_PAYLOAD]
+    return QuarantineItem(reason=reason, payload=payload, location=f"{location}:{number}")
 
 
 @dataclass(frozen=True)
@@ -401,13 +418,21 @@ class WindowSource:
     def __init__(self, windows: Callable[[str | None], list[Any]]) -> None:
         self._windows = windows
         self._through: str | None = None
+        self._stuck = False
 
     def units(self, cursor: Any) -> list[Any]:
         self._through = cursor.get("through") if isinstance(cursor, dict) else None
+        self._stuck = False
         return self._windows(self._through)
 
     def done(self, unit: Any) -> None:
-        self._through = unit.window.label
+        if not self._stuck:
+            self._through = unit.window.label
+
+    def failed(self, unit: Any) -> None:
+        """A window that could not be read holds the cursor where it is: later windows still
+        load, and the next run reads again from the failed one."""
+        self._stuck = True
 
     def cursor(self) -> dict[str, str | None]:
         return {"through": self._through}

@@ -12,14 +12,16 @@ complete lines before the damage have been yielded, so callers keep them.
 
 from __future__ import annotations
 
+import csv
 import glob
 import gzip
+import io
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from vitalsign.core.errors import ConfigError, SourceDataError
 
@@ -114,9 +116,12 @@ def iter_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
     """
     number = 0
     rest = b""
+    # read1: one decompression step per call, so the data before damage is returned first
+    # (read(n) of a buffered stream would drop what it had gathered when the error hits).
+    read = getattr(stream, "read1", stream.read)
     while True:
         try:
-            chunk = stream.read(CHUNK)
+            chunk = read(CHUNK)
         except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, OSError) as exc:
             raise SourceDataError(
                 f"{name}: truncated or corrupt compressed data after line {number} ({exc})"
@@ -150,6 +155,10 @@ def iter_chunk_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield number + 1, rest
 
 
+Reader = Callable[[SourceFile], Iterator[tuple[str, int, Any]]]
+"""Reads one file as ``(location, line number, line bytes or parsed row)``."""
+
+
 class FileSource:
     """The files a ``path`` glob matches, as units for :class:`~.events.EventStream`.
 
@@ -158,10 +167,17 @@ class FileSource:
     Entries of files that no longer match are dropped so the cursor stays the size of the folder.
     """
 
-    def __init__(self, patterns: str | list[str], base_dir: Path | str | None, setting: str) -> None:
+    def __init__(
+        self,
+        patterns: str | list[str],
+        base_dir: Path | str | None,
+        setting: str,
+        read: Reader | None = None,
+    ) -> None:
         self.patterns = patterns
         self.base_dir = base_dir
         self.setting = setting
+        self.read = read or iter_file_lines
         self._done: dict[str, str] = {}
 
     def units(self, cursor: object) -> list[FileUnit]:
@@ -170,7 +186,7 @@ class FileSource:
         previous = cursor.get("files", {}) if isinstance(cursor, dict) else {}
         current = {f.name for f in files}
         self._done = {name: sig for name, sig in previous.items() if name in current}
-        return [FileUnit(f) for f in files if self._done.get(f.name) != f.signature]
+        return [FileUnit(f, self.read) for f in files if self._done.get(f.name) != f.signature]
 
     def done(self, unit: FileUnit) -> None:  # type: ignore[override]
         self._done[unit.name] = unit.file.signature
@@ -180,9 +196,32 @@ class FileSource:
 
 
 class FileUnit:
-    def __init__(self, file: SourceFile) -> None:
+    def __init__(
+        self, file: SourceFile, read: Callable[[SourceFile], Iterator[tuple[str, int, Any]]]
+    ) -> None:
         self.file = file
         self.name = file.name
+        self._read = read
 
-    def lines(self) -> Iterator[tuple[str, int, bytes]]:
-        return iter_file_lines(self.file)
+    def lines(self) -> Iterator[tuple[str, int, Any]]:
+        return self._read(self.file)
+
+
+def iter_csv_rows(file: SourceFile, delimiter: str = ",") -> Iterator[tuple[str, int, Any]]:
+    """``(name, line number, row dict)`` of a CSV file with a header row (``.gz`` too).
+
+    Rows are already parsed (dicts), which :class:`~.events.EventStream` passes through as is;
+    the line number is where the row ends (a quoted value may span lines)."""
+    with open(file.path, "rb") as raw:
+        binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if _is_gzip(raw) else raw
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.DictReader(text, delimiter=delimiter)
+        try:
+            for row in reader:
+                yield file.name, reader.line_num, row
+        except csv.Error as exc:
+            raise SourceDataError(f"{file.name}:{reader.line_num}: unreadable CSV ({exc})") from exc
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise SourceDataError(
+                f"{file.name}: truncated or corrupt compressed data after line {reader.line_num} ({exc})"
+            ) from exc

@@ -1,8 +1,12 @@
-"""The mixpanel connector plugin (hookimpls only). Under construction: registers nothing yet."""
+"""The Mixpanel connector plugin (hookimpls only): see connector.py, streams.py and settings.py."""
 
-from vitalsign.core import hookimpl
+from __future__ import annotations
+
+from vitalsign.core import Connector, hookimpl
+
+from .connector import MixpanelConnector
 
 
 @hookimpl
-def vitalsign_connectors() -> list[type]:
-    return []
+def vitalsign_connectors() -> list[type[Connector]]:
+    return [MixpanelConnector]

@@ -1,8 +1,12 @@
-"""The segment connector plugin (hookimpls only). Under construction: registers nothing yet."""
+"""The Segment connector plugin (hookimpls only): see connector.py, streams.py and settings.py."""
 
-from vitalsign.core import hookimpl
+from __future__ import annotations
+
+from vitalsign.core import Connector, hookimpl
+
+from .connector import SegmentConnector
 
 
 @hookimpl
-def vitalsign_connectors() -> list[type]:
-    return []
+def vitalsign_connectors() -> list[type[Connector]]:
+    return [SegmentConnector]
