@@ -344,6 +344,15 @@ class BadRecordConnector(TinyConnector):
     stream_class = BadRecordStream
 
 
+class TrustedBadRecordStream(BadRecordStream):
+    validated = True  # the engine skips validation: the kit must not
+
+
+class TrustedBadRecordConnector(TinyConnector):
+    type = "tiny_trusted_bad_records"
+    stream_class = TrustedBadRecordStream
+
+
 VARIANTS: list[type[Connector]] = [
     TinyConnector,
     PlainSecretConnector,
@@ -355,6 +364,7 @@ VARIANTS: list[type[Connector]] = [
     ChattyConnector,
     UndeclaredCursorConnector,
     BadRecordConnector,
+    TrustedBadRecordConnector,
 ]
 
 
@@ -405,6 +415,7 @@ class TestTinyConformance(ConnectorConformance):
         ("tiny_chatty", "check_fails_cleanly_on_bad_credentials", "secret value appears"),
         ("tiny_undeclared_cursor", "streams_declared", "declare cursor_field"),
         ("tiny_bad_records", "records_validate", "created_at"),
+        ("tiny_trusted_bad_records", "records_validate", "trusted streams"),
     ],
 )
 def test_each_check_catches_its_fault(connector_type: str, check: str, message: str, tmp_path: Path) -> None:
