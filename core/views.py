@@ -61,10 +61,11 @@ class Dialect:
         # PostgreSQL rounds to n digits only numerics, not double precision
         return f"round(CAST({expr} AS numeric), {digits})" if self.pg else f"round({expr}, {digits})"
 
-    def concat_distinct(self, column: str) -> str:
+    def concat_sorted(self, column: str) -> str:
+        """Comma-separated values; SQLite keeps the order of its (ordered) input."""
         if self.pg:
-            return f"string_agg(DISTINCT {column}, ',' ORDER BY {column})"
-        return f"group_concat(DISTINCT {column})"
+            return f"string_agg({column}, ',' ORDER BY {column})"
+        return f"group_concat({column}, ',')"
 
     def month_calendar(self, table: str, column: str) -> str:
         """CTE ``months(month_start)``: every month from the column's first to the later of its
@@ -312,9 +313,13 @@ def _accounts(d: Dialect) -> str:
       ON sa.source = l.source AND sa.source_id = l.external_id AND sa.kind = l.source_kind
     WHERE l.account_id IS NOT NULL
 ),
+per_source AS (
+    SELECT account_id, source, count(*) AS n FROM linked GROUP BY account_id, source
+),
 sources AS (
-    SELECT account_id, {d.concat_distinct("source")} AS sources, count(*) AS linked_records
-    FROM linked GROUP BY account_id
+    SELECT account_id, {d.concat_sorted("source")} AS sources, sum(n) AS linked_records
+    FROM (SELECT * FROM per_source ORDER BY account_id, source) AS ordered_sources
+    GROUP BY account_id
 ),
 owner_names AS (
     SELECT x.account_id, max(o.name) AS owner

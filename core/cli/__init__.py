@@ -59,7 +59,7 @@ def _global(
     )
 
 
-from . import _accounts, _health, _metrics, _report, _sync  # noqa: E402,F401  (register the commands)
+from . import _accounts, _demo, _health, _metrics, _report, _sync  # noqa: E402,F401  (register the commands)
 
 
 def main(argv: list[str] | None = None) -> None:
