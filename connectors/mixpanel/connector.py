@@ -19,7 +19,7 @@ from .streams import events_stream, export_windows
 
 class MixpanelConnector(Connector):
     """Mixpanel events into ``usage_events`` (+ daily rollups). ``options`` may carry
-    ``base_dir`` (relative paths), ``sleep`` and ``clock`` (tests inject them)."""
+    ``base_dir`` (relative paths), ``sleep``, ``clock`` and ``monotonic`` (tests inject them)."""
 
     type = "mixpanel"
     settings_model = MixpanelSettings
@@ -53,7 +53,12 @@ class MixpanelConnector(Connector):
                 project_id=s.project_id,
                 source=self.name,
                 retry=retry,
-                rate_limiter=RateLimiter(s.rate_limit, burst=1, sleep=sleep or time.sleep),
+                rate_limiter=RateLimiter(
+                    s.rate_limit,
+                    burst=1,
+                    clock=self.options.get("monotonic") or time.monotonic,
+                    sleep=sleep or time.sleep,
+                ),
             )
         return self._client
 
