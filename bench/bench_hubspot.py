@@ -4,15 +4,17 @@
     .venv/bin/python bench/bench_hubspot.py --tickets 20000 --feedback 10000 --runs 5
 
 The fake HubSpot runs in its own process (so it does not share the GIL with the connector) and
-serves a synthetic portal. Each run is a first (full) sync of the ``ticket_stages``, ``tickets`` and
+serves a synthetic portal. A sync is a first (full) sync of the ``ticket_stages``, ``tickets`` and
 ``feedback_submissions`` streams into a fresh SQLite store through the real engine. Printed side
-by side, each as the median of the runs:
+by side, each the median of the runs:
 
-- ``fetch only``: the same streams read (HTTP, parsing, mapping to rows) without a store: the
-  ceiling the store and engine are measured against;
-- ``sync``: the full path (validation, upserts, cursors, run records);
-- ``generated models``: up to 20,000 tickets listed with the official client's default response
-  handling (model objects): the baseline for reading raw JSON with orjson instead.
+- ``sync``: the full path (HTTP, parsing, mapping, upserts, cursors, run records);
+- ``sync, page batches``: the same with one committed batch per page (``batch_size = 100``), the
+  baseline for joining pages into batches of 1,000;
+- ``fetch only``: the same streams read and mapped without a store: the ceiling of a sync;
+- ``list raw JSON`` and ``list generated models``: up to 20,000 tickets listed with the
+  connector's properties, parsed by orjson (what the connector does) or into the official
+  client's model objects (its default): the baseline for reading raw JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vitalsign.connectors.hubspot.connector import HubSpotConnector
+from vitalsign.connectors.hubspot.records import ticket_properties
 from vitalsign.core.config import Config, ConnectorConfig, instantiate
 from vitalsign.core.store import Store
 from vitalsign.core.sync import SyncEngine
@@ -45,13 +49,14 @@ def serve(tickets: int, feedback: int, ready: Any, stop: Any) -> None:
         stop.wait()
 
 
-def config(base_url: str) -> Config:
+def config(base_url: str, **settings: Any) -> Config:
     section = {
         "access_token": "${HUBSPOT_ACCESS_TOKEN}",
         "base_url": base_url,
         "streams": STREAMS,
         "requests_per_10s": 0,  # measure the connector, not HubSpot's limits
         "search_per_second": 0,
+        **settings,
     }
     return Config(
         path=None,
@@ -90,22 +95,29 @@ def run_fetch(cfg: Config) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def run_models(cfg: Config, limit: int) -> tuple[float, int]:
-    """The tickets list through the generated models (the client's default), for comparison."""
+def run_list(cfg: Config, limit: int, *, models: bool) -> tuple[float, int]:
+    """Tickets listed page by page as the connector asks for them, as raw JSON or as models."""
     connector = instantiate(cfg.connector("hubspot"), cfg)
-    api = connector.client._objects  # type: ignore[attr-defined]
-    props = ["subject", "hs_pipeline_stage", "createdate", "hs_lastmodifieddate", "closed_date"]
+    assert isinstance(connector, HubSpotConnector)
+    client = connector.client
+    props = ticket_properties(connector.hubspot_settings)
+    assoc = ["companies", "contacts"]
     started = time.perf_counter()
     rows, after = 0, None
     try:
         while rows < limit:
-            page = api.get_page(
-                "tickets", limit=100, after=after, properties=props, associations=["companies", "contacts"]
-            )
-            rows += len(page.results)
-            if page.paging is None or page.paging.next is None:
+            if models:
+                page = client._objects.get_page(
+                    "tickets", limit=100, after=after, properties=props, associations=assoc
+                )
+                rows += len(page.results)
+                after = page.paging.next.after if page.paging and page.paging.next else None
+            else:
+                data = client.list_page("tickets", after=after, properties=props, associations=assoc)
+                rows += len(data["results"])
+                after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if after is None:
                 break
-            after = page.paging.next.after
     finally:
         connector.close()
     return time.perf_counter() - started, rows
@@ -128,23 +140,35 @@ def main() -> None:
     try:
         base_url = ready.recv()
         cfg = config(base_url)
+        paged = config(base_url, batch_size=100)
+        sample = min(args.tickets, 20_000)
+        results: dict[str, list[tuple[float, int]]] = {
+            "sync": [],
+            "sync, page batches": [],
+            "fetch only": [],
+            "list raw JSON": [],
+            "list generated models": [],
+        }
         with tempfile.TemporaryDirectory() as tmp:
-            results: dict[str, list[tuple[float, int]]] = {"fetch only": [], "sync": []}
             for n in range(args.runs):
+                results["sync"].append(run_sync(cfg, Path(tmp), 2 * n))
+                results["sync, page batches"].append(run_sync(paged, Path(tmp), 2 * n + 1))
                 results["fetch only"].append(run_fetch(cfg))
-                results["sync"].append(run_sync(cfg, Path(tmp), n))
-            sample = min(args.tickets, 20_000)  # the slow baseline reads a sample: the rate compares
-            results["generated models"] = [run_models(cfg, sample) for _ in range(args.runs)]
+                results["list raw JSON"].append(run_list(cfg, sample, models=False))
+                results["list generated models"].append(run_list(cfg, sample, models=True))
     finally:
         stop.set()
         server.join(timeout=10)
 
-    baseline = statistics.median(rows / secs for secs, rows in results["fetch only"])
-    print(f"{'path':<18}{'objects':>10}{'seconds':>10}{'objects/s':>12}{'vs fetch':>10}")
+    print(f"{'path':<24}{'objects':>9}{'seconds':>9}{'objects/s':>11}")
+    rates = {}
     for name, runs in results.items():
         seconds = statistics.median(secs for secs, _ in runs)
-        rate = statistics.median(rows / secs for secs, rows in runs)
-        print(f"{name:<18}{runs[0][1]:>10}{seconds:>10.2f}{rate:>12.0f}{rate / baseline:>10.2f}")
+        rates[name] = statistics.median(rows / secs for secs, rows in runs)
+        print(f"{name:<24}{runs[0][1]:>9}{seconds:>9.2f}{rates[name]:>11.0f}")
+    print(f"sync / sync with page batches: {rates['sync'] / rates['sync, page batches']:.2f}x")
+    print(f"sync / fetch only:             {rates['sync'] / rates['fetch only']:.2f}")
+    print(f"raw JSON / generated models:   {rates['list raw JSON'] / rates['list generated models']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class HubSpotSettings(ConnectorSettings):
     """The search endpoints' own limit (5 per second per portal); 0 disables it."""
     list_page_size: int = Field(default=100, ge=1, le=100)
     search_page_size: int = Field(default=200, ge=1, le=200)
+    batch_size: int = Field(default=1000, ge=1)
+    """Records per committed batch (pages are joined up to it)."""
     index_lag_seconds: float = Field(default=60.0, ge=0)
     """Incremental reads stop this far before now: HubSpot's search index trails writes."""
     sync_archived: bool = True

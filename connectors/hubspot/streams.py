@@ -141,9 +141,10 @@ class CrmObjectStream(Stream):
             )
         state = cursor if isinstance(cursor, dict) else None
         if state is None or "list_after" in state:
-            yield from self._read_list(wanted, state)
+            pages = self._read_list(wanted, state)
         else:
-            yield from self._read_search(wanted, SearchCursor.from_json(state))
+            pages = self._read_search(wanted, SearchCursor.from_json(state))
+        yield from merged(pages, self.settings.batch_size)
         if self.settings.sync_archived:
             yield from self._read_archived()
 
@@ -309,6 +310,27 @@ STREAMS: tuple[type[Stream], ...] = (
     TicketsStream,
     FeedbackSubmissionsStream,
 )
+
+
+def merged(pages: Iterator[Batch], size: int) -> Iterator[Batch]:
+    """Pages joined into batches of at least ``size`` records, each with its last page's cursor.
+
+    One page is 100 to 200 records; committing each costs the store a transaction, so a batch
+    spans pages. A crash loses at most one batch of progress: the cursor still covers it.
+    """
+    pending: Batch | None = None
+    for page in pages:
+        if pending is None:
+            pending = page
+        else:
+            pending.records.extend(page.records)
+            pending.quarantine.extend(page.quarantine)
+            pending.cursor = page.cursor if page.cursor is not None else pending.cursor
+        if len(pending.records) + len(pending.quarantine) >= size:
+            yield pending
+            pending = None
+    if pending is not None:
+        yield pending
 
 
 def _lookup(found: dict[str, dict[str, str | None]]) -> Callable[[JSON], dict[str, str | None]]:

@@ -1057,6 +1057,7 @@ class HubSpotHarness:
             "account_key": "account_id",
             "list_page_size": 2,
             "search_page_size": 2,
+            "batch_size": 2,
             "requests_per_10s": 0,
             "search_per_second": 0,
             "index_lag_seconds": 0,

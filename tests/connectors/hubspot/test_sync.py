@@ -252,3 +252,18 @@ def test_full_refresh_reads_the_lists_again(sqlite_store, fake, make_config, hel
     helpers.sync(sqlite_store, config, full_refresh=True)
     assert ("GET", "/crm/v3/objects/companies") in fake.requests
     assert ("POST", "/crm/v3/objects/companies/search") not in fake.requests
+
+
+def test_pages_are_joined_into_batches_carrying_the_last_pages_cursor(fake, make_config, helpers):
+    for i in range(1, 8):
+        fake.add_company(i, f"Company {i}")
+    config = make_config(streams=["companies"], list_page_size=2, batch_size=3)
+    conn = helpers.connector(config)
+    try:
+        [stream] = conn.streams()
+        batches = list(stream.read(None))
+    finally:
+        conn.close()
+    assert [[r["source_id"] for r in b.records] for b in batches] == [["1", "2", "3", "4"], ["5", "6", "7"]]
+    assert batches[0].cursor["list_after"] == "5"
+    assert batches[1].cursor["complete"] is True
