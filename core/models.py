@@ -232,7 +232,7 @@ class Ticket(SourceRecord, table=True):
     channel: str | None = None
     created_at: datetime | None = _ts(index=True)
     first_response_at: datetime | None = _ts()
-    closed_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts(index=True)  # resolution metrics bucket by close month
     agent_interactions: int | None = None
     escalated: bool = Field(default=False)
     updated_at: datetime | None = _ts()
@@ -272,6 +272,7 @@ class UsageUserDaily(SQLModel, table=True):
     """Rollup maintained during ingest: events per user per account per day."""
 
     __tablename__ = "usage_user_daily"
+    __table_args__ = (Index("ix_usage_user_daily_day", "day"),)  # metric windows by day
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)
@@ -284,6 +285,7 @@ class UsageDaily(SQLModel, table=True):
     """Rollup maintained during ingest: active users and events per account per day."""
 
     __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_day", "day"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)
@@ -296,6 +298,7 @@ class UsageFeatureDaily(SQLModel, table=True):
     """Rollup maintained during ingest: events per configured feature per account per day."""
 
     __tablename__ = "usage_feature_daily"
+    __table_args__ = (Index("ix_usage_feature_daily_day", "day"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)

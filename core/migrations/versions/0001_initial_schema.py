@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:40:34.559433
+Create Date: 2026-11-23 15:14:40.711182
 """
 
 from collections.abc import Sequence
@@ -399,6 +399,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "source_id"),
     )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tickets_closed_at"), ["closed_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_tickets_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_tickets_source_account_id"), ["source_account_id"], unique=False)
 
@@ -411,6 +412,9 @@ def upgrade() -> None:
         sa.Column("events", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("source", "account_key", "day"),
     )
+    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_daily_day", ["day"], unique=False)
+
     op.create_table(
         "usage_events",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -437,6 +441,9 @@ def upgrade() -> None:
         sa.Column("events", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("source", "account_key", "day", "feature"),
     )
+    with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_feature_daily_day", ["day"], unique=False)
+
     op.create_table(
         "usage_user_daily",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -446,6 +453,9 @@ def upgrade() -> None:
         sa.Column("events", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("source", "account_key", "day", "user_id"),
     )
+    with op.batch_alter_table("usage_user_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_user_daily_day", ["day"], unique=False)
+
     op.create_table(
         "identity_links",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -472,13 +482,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_identity_links_account_id"))
 
     op.drop_table("identity_links")
+    with op.batch_alter_table("usage_user_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_user_daily_day")
+
     op.drop_table("usage_user_daily")
+    with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_feature_daily_day")
+
     op.drop_table("usage_feature_daily")
     op.drop_table("usage_events")
+    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_daily_day")
+
     op.drop_table("usage_daily")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tickets_source_account_id"))
         batch_op.drop_index(batch_op.f("ix_tickets_created_at"))
+        batch_op.drop_index(batch_op.f("ix_tickets_closed_at"))
 
     op.drop_table("tickets")
     op.drop_table("ticket_stages")
