@@ -1015,12 +1015,6 @@ def _shuffle(object_id: int) -> bytes:
     return hashlib.blake2b(str(object_id).encode(), digest_size=4).digest()
 
 
-def iter_ids(fake: FakeHubSpot, object_type: str) -> Iterator[str]:
-    """The ids of a type's live records, in id order (for assertions)."""
-    table = fake.objects[object_type]
-    return (str(i) for i in fake._order[object_type] if not table[i].archived)
-
-
 def free_port() -> int:
     """A loopback port nothing listens on now (for a fake whose address must be known early)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
