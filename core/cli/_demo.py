@@ -58,14 +58,15 @@ def demo(
             f"{summary.connector}: {summary.status}, {summary.rows} rows, {summary.quarantined} quarantined"
             + (f": {summary.error}" if summary.error else "")
         )
-    counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in result.counts.items())
-    st.err.print(f"store {result.store_url}: {counts}")
-    st.err.print("took " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in result.seconds.items()))
-    if not result.ok:
-        print("error: a demo sync failed (see above)", file=sys.stderr)
-        raise typer.Exit(1)
     store_obj = Store(result.store_url)
+    shown = store_obj.display_url  # never print a password
+    counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in result.counts.items())
+    st.err.print(f"store {shown}: {counts}")
+    st.err.print("took " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in result.seconds.items()))
     try:
+        if not result.ok:
+            print("error: a demo sync failed (see above)", file=sys.stderr)
+            raise typer.Exit(1)
         report = build_report(store_obj, month=result.month, options={"currency": "usd"})
     finally:
         store_obj.dispose()
@@ -75,8 +76,7 @@ def demo(
 
         html.write_text(render_html(report), encoding="utf-8")
         st.err.print(f"wrote {html}")
-    hint = f"vitalsign --store {result.store_url}"
-    st.err.print(
-        f"explore: {hint} report --html report.html | {hint} metrics mrr nrr --by plan | "
-        f"{hint} health --explain"
-    )
+    prefix = f"vitalsign --store {shown}"
+    st.err.print("explore the demo store:")
+    for command in ("report --html report.html", "metrics mrr nrr --by plan", "health --explain"):
+        st.err.print(f"  {prefix} {command}", soft_wrap=True)
