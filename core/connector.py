@@ -9,6 +9,7 @@ with the cursor the batch carries.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class Connector:
 
     type: ClassVar[str]
     """The connector type, e.g. ``"stripe"``: what ``type = ...`` in the config selects."""
-    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    settings_model: ClassVar[builtins.type[ConnectorSettings]] = ConnectorSettings
     description: ClassVar[str] = ""
     default_rate_limit: ClassVar[float | None] = None
 
@@ -130,7 +131,7 @@ class Connector:
         self.log = logging.getLogger(f"vitalsign.connectors.{name}")
 
     @classmethod
-    def stream_classes(cls) -> list[type[Stream]]:
+    def stream_classes(cls) -> list[builtins.type[Stream]]:
         """The stream classes, for listing without settings (``vitalsign connectors``)."""
         return []
 

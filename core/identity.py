@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from .models import Account, IdentityLink, SourceAccount
+from .errors import UsageError
+from .models import IdentityLink, SourceAccount
 from .store import table, upsert, utcnow
 
 FREE_MAIL_DOMAINS = frozenset(
@@ -119,11 +120,11 @@ def resolve(conn: Connection, options: Mapping[str, Any] | None = None) -> Resol
         if acc.domain:
             by_domain.setdefault(acc.domain, acc.id)
 
-    records = conn.execute(
+    records = list(conn.execute(
         select(
             sa.c.source, sa.c.source_id, sa.c.kind, sa.c.name, sa.c.email, sa.c.domain, sa.c.account_key
         ).where(sa.c.deleted.is_(False))
-    ).all()
+    ))
     # keyed records first, so a domain-only record joins the account a key created
     records.sort(key=lambda r: (r.account_key is None, r.source, r.source_id))
 
@@ -216,9 +217,8 @@ def _fill_account_names(conn: Connection) -> None:
 
 def link(conn: Connection, *, source: str, kind: str, external_id: str, account_id: int) -> None:
     """A manual link; it wins over automatic resolution on every later sync."""
-    if conn.execute(select(Account.id).where(Account.id == account_id)).first() is None:  # type: ignore[arg-type]
-        from .errors import UsageError
-
+    accounts_t = table("accounts")
+    if conn.execute(select(accounts_t.c.id).where(accounts_t.c.id == account_id)).first() is None:
         raise UsageError(f"no account with id {account_id}")
     _write_manual(conn, source, kind, external_id, account_id)
 

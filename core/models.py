@@ -426,7 +426,7 @@ class QuarantinedRecord(SQLModel, table=True):
 
 
 RAW_TABLES: dict[str, type[SourceRecord]] = {
-    m.__tablename__: m  # type: ignore[misc]
+    str(m.__tablename__): m
     for m in (
         SourceAccount,
         Contact,

@@ -28,14 +28,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # raw SQL on SQLite can hand back text
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.replace(tzinfo=UTC)
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
