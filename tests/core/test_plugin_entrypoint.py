@@ -164,3 +164,23 @@ def test_an_installed_plugin_is_listed_and_syncs(tmp_path: Path) -> None:
 
     # installed for the subprocesses only: this environment does not see it
     assert "tinyplug" not in {ep.name for ep in entry_points(group="vitalsign")}
+
+
+def test_connectors_json_says_where_each_plugin_came_from() -> None:
+    from typer.testing import CliRunner
+    from vitalsign.core.cli import app
+
+    result = CliRunner().invoke(app, ["connectors", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["type"]: row for row in json.loads(result.stdout)}
+    zendesk = rows["zendesk"]
+    assert (zendesk["origin"], zendesk["distribution"], zendesk["plugin"]) == (
+        "third-party",
+        "vitalsign-zendesk",
+        "zendesk",
+    )
+    assert zendesk["version"] == "0.1.0"
+    assert [s["name"] for s in zendesk["streams"]] == ["organizations", "tickets", "satisfaction_ratings"]
+    assert zendesk["settings"]["api_token"] == {"required": True, "secret": True}
+    assert rows["stripe"]["origin"] == "builtin"
+    assert rows["stripe"]["distribution"] == "vitalsign"
