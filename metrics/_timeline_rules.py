@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -212,13 +213,22 @@ def line_contribution(
     elif proration and interval is not None:
         if unit_amount is not None and quantity is not None and amount:
             sign = 1.0 if amount > 0 else -1.0
-            value = sign * unit_amount * quantity * (net / amount)
+            value = sign * unit_amount * quantity * _ratio(net, amount)
         else:
             whole = end - full_period_start(end, interval, count or 1)
             if whole > 0:
                 value = value * whole / (end - start)
     original = value / months
     return original * factor, original, months
+
+
+def _ratio(net: int, amount: int) -> float:
+    """``net / amount`` (what discounts and inclusive tax leave of a line), snapped to the nearest
+    simple fraction when that is within the line's cent rounding: a 20 % coupon leaves 4/5 of a
+    prorated 4387 whatever Stripe rounded its 877 discount to."""
+    exact = net / amount
+    simple = Fraction(exact).limit_denominator(100)
+    return float(simple) if abs(float(simple) - exact) <= 1 / abs(amount) else exact
 
 
 def sweep(contributions: Iterable[Contribution]) -> list[tuple[int, int, float, float, Contribution]]:

@@ -14,6 +14,7 @@ come in through the ``vitalsign_health_components`` hook and are weighted the sa
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from vitalsign.core.metric import ComponentScore, HealthComponent, Metric, Metri
 from vitalsign.core.registry import health_components
 from vitalsign.core.store import table, upsert
 
-from . import _sql, revenue, usage
+from . import _sql, usage
 
 BANDS = (("red", 50.0), ("yellow", 75.0), ("green", float("inf")))
 
@@ -38,7 +39,7 @@ def interpolate(points: Sequence[Sequence[float]], value: float) -> float:
     pts = sorted((float(x), float(y)) for x, y in points)
     if value <= pts[0][0]:
         return pts[0][1]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
         if value <= x1:
             return y0 + (y1 - y0) * (value - x0) / (x1 - x0) if x1 != x0 else y1
     return pts[-1][1]
@@ -405,10 +406,11 @@ def store_health(conn: Connection, results: Sequence[AccountHealth]) -> int:
 
 
 class HealthScore(Metric):
-    """Monthly summary of the stored health history (months never stored are computed live)."""
+    """Monthly summary of the stored health history (``vitalsign health --period YYYY-MM``
+    records a month; months never recorded have no value)."""
 
     name = "health_score"
-    description = "Mean account health (0-100) and accounts per band; --account for one account."
+    description = "Mean account health (0-100) and accounts per band, from the stored history."
     family = "health"
     unit = "score"
     columns = ("value", "accounts", "red", "yellow", "green")
@@ -419,64 +421,33 @@ class HealthScore(Metric):
 
         hs = table("health_scores")
         periods = [_sql.period(i) for i in _sql.query_indexes(query)]
-        stored_q = select(hs.c.period).where(hs.c.period.in_(periods)).distinct()
-        if query.account_id is not None:
-            stored_q = stored_q.where(hs.c.account_id == query.account_id)
-        stored = set(conn.execute(stored_q).scalars())
-        live: dict[str, list[AccountHealth]] = {}
-        health_options = query.options.get("health", {})
-        ids = [query.account_id] if query.account_id is not None else None
-        for p in periods:
-            if p not in stored:
-                live[p] = compute_health(conn, Month.parse(p), account_ids=ids, options=health_options)
         seg, join = _segments.segment(conn, query, hs.c.account_id)
-        found: dict[tuple[int, Any], dict[str, Any]] = {}
-        if stored:
-            stmt = (
-                select(
-                    hs.c.period,
-                    seg.label("seg"),
-                    func.avg(hs.c.score).label("mean"),
-                    func.count().label("n"),
-                    *[func.sum(case((hs.c.band == b, 1), else_=0)).label(b) for b, _ in BANDS],
-                )
-                .select_from(join(hs))
-                .where(hs.c.period.in_(sorted(stored)))
-                .group_by(hs.c.period, seg)
+        stmt = (
+            select(
+                hs.c.period,
+                seg.label("seg"),
+                func.avg(hs.c.score).label("mean"),
+                func.count().label("n"),
+                *[func.sum(case((hs.c.band == b, 1), else_=0)).label(b) for b, _ in BANDS],
             )
-            if query.account_id is not None:
-                stmt = stmt.where(hs.c.account_id == query.account_id)
-            for r in conn.execute(stmt):
-                found[(_sql.idx(Month.parse(r.period)), r.seg)] = {
-                    "value": round(float(r.mean), 1),
-                    "accounts": int(r.n),
-                    "red": int(r.red),
-                    "yellow": int(r.yellow),
-                    "green": int(r.green),
-                }
-        if live:
-            segment_of = self._segments_by_account(conn, query)
-            for p, results in live.items():
-                i = _sql.idx(Month.parse(p))
-                groups: dict[Any, list[AccountHealth]] = {}
-                for r in results:
-                    groups.setdefault(segment_of(r.account_id), []).append(r)
-                for s, members in groups.items():
-                    found[(i, s)] = {
-                        "value": round(sum(m.score for m in members) / len(members), 1),
-                        "accounts": len(members),
-                        **{b: sum(1 for m in members if m.band == b) for b, _ in BANDS},
-                    }
+            .select_from(join(hs))
+            .where(hs.c.period.in_(periods))
+            .group_by(hs.c.period, seg)
+        )
+        if query.account_id is not None:
+            stmt = stmt.where(hs.c.account_id == query.account_id)
+        found = {
+            (_sql.idx(Month.parse(r.period)), r.seg): {
+                "value": round(float(r.mean), 1),
+                "accounts": int(r.n),
+                "red": int(r.red),
+                "yellow": int(r.yellow),
+                "green": int(r.green),
+            }
+            for r in conn.execute(stmt)
+        }
         empty = {"value": None, "accounts": 0, "red": 0, "yellow": 0, "green": 0}
         return _segments.monthly_rows(query, found, empty)
-
-    def _segments_by_account(self, conn: Connection, query: MetricQuery) -> Any:
-        if query.by is None:
-            return lambda _account_id: ""
-        segs = revenue.account_segments(conn, query)
-        mapping = {row[0]: row[1] for row in conn.execute(select(segs.c.account_id, segs.c.seg))}
-        none = None if query.by == "cohort" else _sql.NO_SEGMENT
-        return lambda account_id: mapping.get(account_id, none)
 
 
 METRICS: list[Metric] = [HealthScore()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Integer, case, cast, func, or_, select
+from sqlalchemy import Connection, Integer, and_, case, cast, func, select
 from vitalsign.core.metric import Metric, MetricQuery
 from vitalsign.core.store import table
 
@@ -34,28 +34,38 @@ class RenewalMetric(Metric):
         dialect = conn.dialect.name
         rt = table("revenue_timeline")
         months = _sql.months_table(_sql.query_indexes(query))
-        first = _sql.month_index(rt.c.valid_from, dialect)
-        last = _sql.month_index(rt.c.valid_to, dialect)
-        term = cast(rt.c.interval_months, Integer)
-        age = months.c.idx - first
-        account_id = _sql.linked_account(rt.c.source, rt.c.source_account_id, "customer")
+        rows = select(
+            rt.c.source,
+            rt.c.subscription_id,
+            _sql.linked_account(rt.c.source, rt.c.source_account_id, "customer").label("account_id"),
+            rt.c.mrr,
+            _sql.month_index(rt.c.valid_from, dialect).label("fi"),
+            func.coalesce(_sql.month_index(rt.c.valid_to, dialect), revenue.NEVER).label("ei"),
+            cast(rt.c.interval_months, Integer).label("term"),
+        ).where(
+            rt.c.interval_months >= min_months(query),
+            rt.c.mrr > 0,
+            rt.c.valid_from <= _sql.ts(_sql.month_end(query.end)),
+        )
+        if query.account_id is not None:
+            rows = rows.where(
+                _sql.linked_account(rt.c.source, rt.c.source_account_id, "customer") == query.account_id
+            )
+        contract = _sql.materialize(conn, query, f"contracts{min_months(query)}", rows)
+        age = months.c.idx - contract.c.fi
         terms = (
             select(
                 months.c.idx,
                 months.c.t_end,
-                rt.c.source,
-                rt.c.subscription_id,
-                account_id.label("account_id"),
-                rt.c.mrr,
+                contract.c.source,
+                contract.c.subscription_id,
+                contract.c.account_id,
+                contract.c.mrr,
             )
-            .select_from(months.join(rt, rt.c.valid_from <= months.c.t_end))
-            .where(
-                rt.c.interval_months >= min_months(query),
-                rt.c.mrr > 0,
-                age > 0,
-                age % term == 0,
-                or_(rt.c.valid_to.is_(None), last >= months.c.idx),
+            .select_from(
+                months.join(contract, and_(contract.c.fi < months.c.idx, contract.c.ei >= months.c.idx))
             )
+            .where(age % contract.c.term == 0)
             .subquery("terms")
         )
         after = table("revenue_timeline").alias("after")

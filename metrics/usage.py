@@ -31,6 +31,8 @@ from vitalsign.core.store import table
 
 from . import _segments, _sql
 
+NEVER = 10_000_000  # month index of a row still running
+
 
 def active_days(query: MetricQuery) -> int:
     return int(query.options.get("active_days", 30))
@@ -208,11 +210,16 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
             func.coalesce(prices.c.billing_scheme, "per_unit") == "per_unit",
             prices.c.type != "one_time",
         )
-    return (
-        select(frame.c.idx, links.c.account_id, func.sum(rt.c.quantity).label("seats"))
+    dialect = conn.dialect.name
+    rows = (
+        select(
+            links.c.account_id,
+            rt.c.quantity,
+            _sql.month_index(rt.c.valid_from, dialect).label("fi"),
+            func.coalesce(_sql.month_index(rt.c.valid_to, dialect), NEVER).label("ei"),
+        )
         .select_from(
-            frame.join(rt, _sql.active_at(rt, frame.c.t_end))
-            .join(
+            rt.join(
                 links,
                 and_(
                     links.c.source == rt.c.source,
@@ -225,8 +232,16 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
                 products, and_(products.c.source == rt.c.source, products.c.source_id == rt.c.product_id)
             )
         )
-        .where(is_seat, rt.c.quantity > 0, rt.c.mrr > 0)
-        .group_by(frame.c.idx, links.c.account_id)
+        .where(is_seat, rt.c.quantity > 0, rt.c.mrr > 0, links.c.account_id.is_not(None))
+    )
+    if query.account_id is not None:
+        rows = rows.where(links.c.account_id == query.account_id)
+    seat_rows = _sql.materialize(conn, query, "seats", rows, indexes=[("fi",)])
+    # a row counts at the month ends from its first month to the one before valid_to's month
+    return (
+        select(frame.c.idx, seat_rows.c.account_id, func.sum(seat_rows.c.quantity).label("seats"))
+        .select_from(frame.join(seat_rows, and_(seat_rows.c.fi <= frame.c.idx, seat_rows.c.ei > frame.c.idx)))
+        .group_by(frame.c.idx, seat_rows.c.account_id)
     )
 
 
@@ -274,8 +289,9 @@ def utilization_by_account(conn: Connection, query: MetricQuery, indexes: list[i
     users = active_users_by_account(query, frame)
     if query.account_id is not None:
         links = table("identity_links")
-        seats = seats.where(links.c.account_id == query.account_id)
         users = users.where(links.c.account_id == query.account_id)
+        if query.options.get("seats_property"):
+            seats = seats.where(links.c.account_id == query.account_id)
     s, u = seats.subquery("seats"), users.subquery("users")
     return (
         select(s.c.idx, s.c.account_id, s.c.seats, func.coalesce(u.c.users, 0).label("users"))
@@ -406,23 +422,24 @@ class FeatureAdoption(UsageMetric):
             .group_by(used.c.idx, used.c.feature)
         )
         breadth = select(used.c.idx, func.count().label("uses")).group_by(used.c.idx)
-        months = _sql.months_table(_sql.query_indexes(query))
+        first, last = _sql.month_start(query.start).date(), _sql.month_end(query.end).date()
         adoption_days = (
             select(
-                months.c.idx,
+                _sql.month_index(adopted.c.first_use, dialect).label("idx"),
                 adopted.c.feature,
                 _sql.days_between(starts.c.first_day, adopted.c.first_use, dialect).label("days"),
             )
             .select_from(
-                months.join(
-                    adopted,
-                    and_(adopted.c.first_use >= months.c.d_start, adopted.c.first_use <= months.c.d_end),
-                ).join(
+                adopted.join(
                     starts,
                     and_(starts.c.source == adopted.c.source, starts.c.account_key == adopted.c.account_key),
                 )
             )
-            .where(adopted.c.feature.in_(features))
+            .where(
+                adopted.c.feature.in_(features),
+                adopted.c.first_use >= _sql.day(first),
+                adopted.c.first_use <= _sql.day(last),
+            )
             .subquery("adoption_days")
         )
         medians = _sql.percentile_rows(adoption_days, "days", ["idx", "feature"], [("median", 50)])
@@ -538,8 +555,8 @@ class TimeToMilestone(UsageMetric):
 class SuperUsers(UsageMetric):
     name = "super_users"
     description = (
-        "Users whose events in the month reach the month's [metrics] super_user_percentile "
-        "(default 95th) of users' events: one row per user, busiest first."
+        "List for the last month asked: users whose events in it reach the month's [metrics] "
+        "super_user_percentile (default 95th) of users' events, busiest first."
     )
     unit = "count"
     columns = ("account_id", "account_key", "user_id", "events", "active_days")
@@ -549,7 +566,7 @@ class SuperUsers(UsageMetric):
         pct = int(query.options.get("super_user_percentile", 95))
         limit = int(query.options.get("super_users_limit", 100))
         uud = table("usage_user_daily")
-        months = _sql.months_table(_sql.query_indexes(query))
+        months = _sql.months_table([_sql.idx(query.end)])
         per_user = account_filter(
             select(
                 months.c.idx,
@@ -592,7 +609,9 @@ class SuperUsers(UsageMetric):
 
 class InactiveAccounts(UsageMetric):
     name = "inactive_accounts"
-    description = "Accounts paying at the month end with no active user in its last 30 days."
+    description = (
+        "List for the last month asked: accounts paying at its end with no active user in its last 30 days."
+    )
     unit = "count"
     columns = ("account_id", "account", "mrr", "last_active", "days_inactive")
     segments = ()
@@ -602,7 +621,7 @@ class InactiveAccounts(UsageMetric):
 
         cp = revenue.change_points(conn, query)
         ud, links, accounts = table("usage_daily"), table("identity_links"), table("accounts")
-        frame = windows(query, active_days(query))
+        frame = windows(query, active_days(query), [_sql.idx(query.end)])
         paying = (
             select(frame.c.idx, frame.c.day_from, frame.c.day_to, cp.c.account_id, cp.c.level)
             .select_from(frame.join(cp, and_(cp.c.idx <= frame.c.idx, cp.c.next_idx > frame.c.idx)))
