@@ -150,7 +150,7 @@ class SyncEngine:
         self.progress.stream_started(source, stream.name)
         try:
             cursor = self._load_cursor(source, stream.name)
-            for batch in prefetched(stream.read(cursor), int(getattr(stream, "prefetch", 0) or 0)):
+            for batch in prefetched(stream.read(cursor), stream.prefetch):
                 self._apply_batch(source, stream, batch, summary, stats)
             stats.status = "success"
         except VitalsignError as exc:
@@ -167,14 +167,14 @@ class SyncEngine:
     ) -> None:
         now = utcnow()
         rows, bad = validate_records(
-            stream.table, batch.records, source, now, trusted=getattr(stream, "validated", False)
+            stream.table, batch.records, source, now, trusted=stream.validated
         )
         quarantined = [*batch.quarantine, *bad]
         with self.store.begin() as conn:
             written = writer_for(stream.table)(self.store, conn, stream.table, rows)
             for child, child_records in batch.children.items():
                 child_rows, child_bad = validate_records(
-                    child, child_records, source, now, trusted=getattr(stream, "validated", False)
+                    child, child_records, source, now, trusted=stream.validated
                 )
                 quarantined.extend(child_bad)
                 writer_for(child)(self.store, conn, child, child_rows)
