@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from vitalsign.core import Connector, RateLimiter, Stream
 
 from .client import API_VERSION, StripeApi
 from .settings import StripeSettings
 from .streams import STREAMS
+
+StreamClasses: TypeAlias = list[type[Stream]]  # here: inside the class `type` is the type name
 
 
 class StripeConnector(Connector):
@@ -32,7 +34,7 @@ class StripeConnector(Connector):
         self.clock: Callable[[], float] = self.options.get("clock") or time.time
 
     @classmethod
-    def stream_classes(cls) -> list[type[Stream]]:
+    def stream_classes(cls) -> StreamClasses:
         return list(STREAMS)
 
     @property

@@ -15,13 +15,14 @@ request per stream (the events page).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from vitalsign.core import Batch, QuarantineItem, Stream
+from vitalsign.core import Batch, QuarantineItem, SourceRequestError, Stream
 
 from .client import StripeApi
 from .settings import StripeSettings
@@ -175,13 +176,46 @@ class StripeStream(Stream):
             log.warning("%s/%s", self.source, notice)
             yield from self._read_full(None, now, [notice])
             return
-        yield from self._read_full(state.get("starting_after"), int(state.get("started") or now), [])
+        started = int(state.get("started") or now)
+        if now - started > EVENT_WINDOW - WINDOW_MARGIN:
+            notice = (
+                f"{self.name}: the interrupted full read began {(now - started) / DAY:.1f} days ago, "
+                f"beyond Stripe's 30 days of events: starting it again"
+            )
+            log.warning("%s/%s", self.source, notice)
+            yield from self._read_full(None, now, [notice])
+            return
+        yield from self._read_full(state.get("starting_after"), started, [])
 
     def _read_full(self, starting_after: str | None, started: int, notes: list[str]) -> Iterator[Batch]:
-        done = {"phase": "events", "since": started - EVENT_LAG, "seen": []}
         params = {**self.list_params}
+        if starting_after is not None:
+            try:
+                first = self.api.get(
+                    self.path, {**params, "limit": self.api.page_size, "starting_after": starting_after}
+                )
+            except SourceRequestError as exc:
+                if exc.status_code not in (400, 404):
+                    raise
+                # the object the read stopped after was deleted since: Stripe cannot page from it
+                notes = [*notes, f"{self.name}: cannot resume after {starting_after} ({exc}); reading again"]
+                starting_after = None
+            else:
+                yield from self._full_pages(
+                    itertools.chain([first], self._more(first, params)), started, notes
+                )
+                return
+        yield from self._full_pages(self.api.pages(self.path, params), started, notes)
+
+    def _more(self, page: dict[str, Any], params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        data = page.get("data") or []
+        if page.get("has_more") and data:
+            yield from self.api.pages(self.path, params, starting_after=data[-1]["id"])
+
+    def _full_pages(self, pages: Iterator[dict[str, Any]], started: int, notes: list[str]) -> Iterator[Batch]:
+        done = {"phase": "events", "since": started - EVENT_LAG, "seen": []}
         emitted = False
-        for page in self.api.pages(self.path, params, starting_after=starting_after):
+        for page in pages:
             data = page.get("data") or []
             batch = self._batch([(obj, False) for obj in data])
             more = bool(page.get("has_more")) and bool(data)

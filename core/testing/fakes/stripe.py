@@ -296,7 +296,7 @@ class FakeStripe:
     ) -> dict[str, Any]:
         with self._lock:
             cid = self.new_id("customer")
-            obj = {
+            obj: dict[str, Any] = {
                 "id": cid,
                 "object": "customer",
                 "address": None,
@@ -375,7 +375,7 @@ class FakeStripe:
                     "trial_period_days": None,
                 }
             )
-            obj = {
+            obj: dict[str, Any] = {
                 "id": self.new_id("price"),
                 "object": "price",
                 "active": True,
@@ -413,7 +413,7 @@ class FakeStripe:
         emit: bool = True,
     ) -> dict[str, Any]:
         with self._lock:
-            obj = {
+            obj: dict[str, Any] = {
                 "id": coupon_id or f"CPN{next(self._counter):05d}",
                 "object": "coupon",
                 "amount_off": amount_off,
@@ -456,7 +456,7 @@ class FakeStripe:
             first_price = self.get("price", items[0][0])
             rec = first_price["recurring"]
             period_end = trial_end or add_interval(start, rec["interval"], rec["interval_count"])
-            sub_items = []
+            sub_items: list[dict[str, Any]] = []
             for price_id, quantity in items:
                 sub_items.append(
                     {
@@ -556,9 +556,9 @@ class FakeStripe:
 
     def _renew(self, sub: dict[str, Any], at: int, *, emit: bool) -> None:
         if sub["cancel_at_period_end"] or (sub["cancel_at"] and sub["cancel_at"] <= at):
-            previous = {"status": sub["status"], "ended_at": None}
+            ended = {"status": sub["status"], "ended_at": None}
             sub.update(status="canceled", ended_at=at)
-            self._save(sub, "deleted" if emit else None, previous)
+            self._save(sub, "deleted" if emit else None, ended)
             return
         price = sub["items"][0]["price"]["recurring"]
         anchor_day = datetime.fromtimestamp(sub["billing_cycle_anchor"], UTC).day
@@ -1347,20 +1347,19 @@ class FakeStripe:
             for op, raw in created.items():
                 if op not in ops:
                     return _error(400, "invalid_request_error", f"Invalid created[{op}]", param="created")
-                bound = int(raw)
-                checks.append(lambda o, f=ops[op], b=bound: f(o["created"], b))
+                checks.append(_compare("created", ops[op], int(raw)))
         elif created is not None:
-            checks.append(lambda o, b=int(created): o["created"] == b)
+            checks.append(_compare("created", int.__eq__, int(created)))
         if params.get("customer"):
-            checks.append(lambda o, c=params["customer"]: o.get("customer") == c)
+            checks.append(_equals("customer", params["customer"]))
         if kind == "subscription":
             status = params.get("status")
             if status is None:
                 checks.append(lambda o: o["status"] not in ("canceled", "incomplete_expired"))
             elif status != "all":
-                checks.append(lambda o, s=status: o["status"] == s)
+                checks.append(_equals("status", status))
         if kind == "invoice" and params.get("status"):
-            checks.append(lambda o, s=params["status"]: o["status"] == s)
+            checks.append(_equals("status", params["status"]))
         if kind == "event":
             oldest = int(self.clock()) - EVENT_RETENTION
             checks.append(lambda o: o["created"] >= oldest)
@@ -1486,6 +1485,14 @@ def make_server(fake: FakeStripe, host: str = "127.0.0.1", port: int = 0) -> Thr
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+def _compare(key: str, op: Callable[[int, int], bool], bound: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: op(obj[key], bound)
+
+
+def _equals(key: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: obj.get(key) == value
 
 
 def _parse_params(pairs: list[tuple[str, str]]) -> dict[str, Any]:

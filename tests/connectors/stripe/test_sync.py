@@ -319,3 +319,39 @@ def test_settings_refuse_a_literal_key_and_bad_values():
         )
     settings = build_settings(ConnectorConfig("stripe", "stripe", {"api_key": ""}), StripeConnector)
     assert (settings.rate_limit, settings.base_url) == (25.0, "https://api.stripe.com")
+
+
+def test_a_malformed_object_is_quarantined_with_the_field_named_and_the_rest_loads(box):
+    objs = company(box)
+    bad = dict(box.fake.get("customer", objs["beta"]["id"]), id="cus_malformed0001", created="yesterday")
+    box.fake.objects["customer"].put(bad["id"], bad)
+    summary = box.sync()
+    assert summary.status == "success"
+    assert summary.streams["customers"].rows == 2
+    assert summary.streams["customers"].quarantined == 1
+    [item] = box.rows("quarantine")
+    assert item.source_id == "cus_malformed0001"
+    assert "created: expected a Unix timestamp" in item.reason
+
+
+def test_resume_after_an_object_deleted_since_restarts_the_full_read(box):
+    ids = [box.fake.create_customer(email=f"ops@c{i}.com")["id"] for i in range(30)]
+    with box.store.begin() as conn:
+        box.store.upsert(
+            conn,
+            "sync_state",
+            [
+                {
+                    "connector": "stripe",
+                    "stream": "customers",
+                    "cursor": {
+                        "phase": "full",
+                        "starting_after": "cus_gone00000001",
+                        "started": box.clock.now,
+                    },
+                }
+            ],
+        )
+    summary = box.sync()
+    assert summary.streams["customers"].rows == len(ids)
+    assert any("cannot resume after cus_gone00000001" in line for line in summary.log)
