@@ -344,6 +344,18 @@ class BadRecordConnector(TinyConnector):
     stream_class = BadRecordStream
 
 
+class SecretKeepingStream(AccountsStream):
+    def record(self, item: dict[str, Any]) -> dict[str, Any]:
+        record = super().record(item)
+        record["properties"] = {"fetched_with": self.client.http._client.headers["Authorization"]}
+        return record
+
+
+class SecretKeepingConnector(TinyConnector):
+    type = "tiny_keeps_secret"
+    stream_class = SecretKeepingStream
+
+
 class TrustedBadRecordStream(BadRecordStream):
     validated = True  # the engine skips validation: the kit must not
 
@@ -365,6 +377,7 @@ VARIANTS: list[type[Connector]] = [
     UndeclaredCursorConnector,
     BadRecordConnector,
     TrustedBadRecordConnector,
+    SecretKeepingConnector,
 ]
 
 
@@ -407,6 +420,7 @@ class TestTinyConformance(ConnectorConformance):
     [
         ("tiny_plain_secret", "settings_declared_and_secrets_marked", "look like credentials"),
         ("tiny_leaky", "no_secret_in_logs_store_or_errors", "secret value appears in the logs"),
+        ("tiny_keeps_secret", "no_secret_in_logs_store_or_errors", "secret value appears in the store"),
         ("tiny_own_retry", "rate_limits_and_server_errors_retried", "Retry-After: 7 was not honoured"),
         ("tiny_own_retry", "retries_exhausted_fail_cleanly", "not retried through vitalsign.core.http"),
         ("tiny_no_resume", "resumes_from_saved_cursor", "none before the last carries a cursor"),
