@@ -477,6 +477,17 @@ class ConformanceRun:
                 else:
                     os.environ[var] = value
 
+    @contextmanager
+    def source(self) -> Iterator[FakeSource]:
+        """The harness's fake, checked to offer the knobs the checks turn."""
+        with self.harness.source() as fake:
+            if not isinstance(fake, FakeSource):
+                raise AssertionError(
+                    f"{type(self.harness).__name__}.source() must yield an object with fail_next() and "
+                    f"reject_credentials() (vitalsign.testing.FakeSource), got {type(fake).__name__}"
+                )
+            yield fake
+
     # -------------------------------------------------------------- stores and syncs
 
     def new_store(self, label: str = "store") -> Store:
@@ -694,7 +705,7 @@ def check_bad_credentials(run: ConformanceRun) -> None:
     """Rejected credentials: ``check`` and ``sync`` fail with one clean ConnectorError line."""
     if not run.secret_fields:
         raise CheckSkipped("the harness configures no secret setting")
-    with run.harness.source() as fake, run.bad_credentials():
+    with run.source() as fake, run.bad_credentials():
         fake.reject_credentials()
         connector = run.connector()
         try:
@@ -813,7 +824,7 @@ def check_retries(run: ConformanceRun) -> None:
         raise CheckSkipped("not an HTTP connector")
     reference = run.new_store("clean")
     store = run.new_store("retried")
-    with run.harness.source() as fake:
+    with run.source() as fake:
         _sync_ok(run, run.sync(reference), "the clean sync")
         del run.sleeps[:]
         retry_logs = len([r for r in run.logs.records if r.name == "vitalsign.http"])
@@ -840,7 +851,7 @@ def check_retries_exhausted(run: ConformanceRun) -> None:
     """A source that keeps answering 503 fails the run with one clean line, after bounded retries."""
     if not run.harness.http:
         raise CheckSkipped("not an HTTP connector")
-    with run.harness.source() as fake:
+    with run.source() as fake:
         del run.sleeps[:]
         fake.fail_next(503, times=10_000)
         connector = run.connector()
@@ -867,7 +878,7 @@ def check_retries_exhausted(run: ConformanceRun) -> None:
 def check_no_secret_leaks(run: ConformanceRun) -> None:
     """No secret in the logs (DEBUG), the store, or any error message, across every scenario."""
     store = run.new_store("secrets")
-    with run.harness.source() as fake:
+    with run.source() as fake:
         connector = run.connector()
         try:
             run.assert_no_secret(connector.check(), "check()'s answer")
@@ -881,7 +892,7 @@ def check_no_secret_leaks(run: ConformanceRun) -> None:
             fake.fail_next(503, times=10_000)
             run.sync(store)
     if run.secret_fields:
-        with run.harness.source() as fake, run.bad_credentials():
+        with run.source() as fake, run.bad_credentials():
             fake.reject_credentials()
             connector = run.connector()
             try:
