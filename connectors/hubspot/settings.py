@@ -76,7 +76,8 @@ class HubSpotSettings(ConnectorSettings):
     batch_size: int = Field(default=1000, ge=1)
     """Records per committed batch (pages are joined up to it)."""
     index_lag_seconds: float = Field(default=60.0, ge=0)
-    """Incremental reads stop this far before now: HubSpot's search index trails writes."""
+    """Incremental reads stop this far before now (HubSpot's search index trails writes) and a
+    full read hands over to them this far before it started (this clock is not HubSpot's)."""
     sync_archived: bool = True
     """Read the archived lists on every run to mark archived records deleted."""
     timeout: float = Field(default=60.0, gt=0)

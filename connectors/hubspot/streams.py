@@ -164,19 +164,19 @@ class CrmObjectStream(Stream):
             batch = self._convert(
                 results, lambda r: {t: rec.primary_inline(r, t) for t in self.list_associations}
             )
-            # the list reads the database, not the search index: everything modified before
-            # the read started is in it
+            # everything modified before the read started is in the list; the next run searches
+            # from a little earlier all the same, as this machine's clock is not HubSpot's
             batch.cursor = (
                 {"list_after": after, "started": started}
                 if after
-                else SearchCursor(started - 1, None, True).to_json()
+                else SearchCursor(started - self._lag_ms() - 1, None, True).to_json()
             )
             yield batch
             if after is None:
                 return
 
     def _read_search(self, properties: list[str], cursor: SearchCursor) -> Iterator[Batch]:
-        upper = self.ctx.now_ms() - int(self.settings.index_lag_seconds * 1000)
+        upper = self.ctx.now_ms() - self._lag_ms()
         plan = SearchPlan(
             modified_property=self.modified_property,
             properties=properties,
@@ -190,6 +190,9 @@ class CrmObjectStream(Stream):
             batch = self._convert(results, _lookup(self.search_associations(results)))
             batch.cursor = after.to_json()
             yield batch
+
+    def _lag_ms(self) -> int:
+        return int(self.settings.index_lag_seconds * 1000)
 
     def _read_archived(self) -> Iterator[Batch]:
         after: str | None = None

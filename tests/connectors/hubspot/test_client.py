@@ -109,3 +109,21 @@ def test_rate_limits_follow_the_settings(fake):
     assert (client.limiter.rate, client.search_limiter.rate) == (19.0, 4.0)
     client = make_client(fake.base_url, fake.token, requests_per_10s=190, rate_limit=3)
     assert client.limiter.rate == 3
+
+
+def test_searches_wait_on_their_own_limiter(fake):
+    client = make_client(fake.base_url, fake.token)
+    taken = []
+
+    class Counting:
+        def __init__(self, name):
+            self.name = name
+
+        def acquire(self):
+            taken.append(self.name)
+
+    client.limiter, client.search_limiter = Counting("general"), Counting("search")
+    client.search_page("tickets", {"limit": 10, "after": "0"})
+    client.list_page("tickets", after=None, properties=[])
+    client.associations("tickets", "companies", ["1"])
+    assert taken == ["search", "general", "general"]

@@ -11,6 +11,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+from vitalsign.core.store import table
 from vitalsign.testing.fakes.hubspot import FakeHubSpot, ms
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -110,3 +112,24 @@ def test_nothing_modified_since_the_cursor_costs_one_search(capped, make_config,
         conn.close()
     assert [r for b in batches for r in b.records] == []
     assert len(capped.search_bodies) == 1
+
+
+def test_an_incremental_sync_past_the_cap_commits_a_complete_cursor(store, capped, make_config, helpers):
+    capped.add_default_pipeline()
+    capped.add_ticket(1, modified=T0)
+    config = make_config(base_url=capped.base_url, streams=["tickets"], search_page_size=20)
+    assert helpers.sync(store, config).streams["tickets"].rows == 1
+
+    tie = datetime.now(UTC)  # after the first sync started, as a real edit would be
+    for i in range(2, 122):
+        capped.add_ticket(i, modified=tie)
+    summary = helpers.sync(store, config)
+    assert summary.status == "success", summary.error
+    assert len(helpers.rows(store, "tickets")) == 121
+    assert ("POST", "/crm/v3/objects/tickets/search") in capped.requests
+    with store.connect() as conn:
+        cursor = conn.execute(
+            select(table("sync_state").c.cursor).where(table("sync_state").c.stream == "tickets")
+        ).scalar_one()
+    assert cursor["complete"] is True
+    assert cursor["modified"] >= ms(tie)
