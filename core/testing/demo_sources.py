@@ -1,24 +1,24 @@
-"""Serve a demo company (``demo_company``) the way the real sources would, for ``vitalsign demo``:
+"""Serve the synthetic company (:mod:`vitalsign.testing.synthetic`, built on the billing model of
+:mod:`vitalsign.testing.demo_company`) the way the real sources would, for ``vitalsign demo``:
 
 - **Stripe**: every billing decision replayed in time order through the stateful fake's billing
-  simulator (customers, per-seat monthly and annual prices, trials, coupons, seat changes with
-  prorations, upgrades, cancellations at period end, failed payments), which issues the invoices
-  period by period as Stripe does;
-- **HubSpot**: owners, companies (with the shared account key), contacts, tickets moving through
-  the support pipeline, NPS/CSAT/CES answers, in the loopback fake of the CRM API;
-- **Amplitude**: export files (``.json.gz``, one JSON event per line) of the product usage, with
-  weekly seasonality and feature adoption, fading before an account leaves.
+  simulator (customers, per-seat monthly and annual prices, trials, coupons, seat changes and
+  upgrades invoiced with prorations, cancellations at period end, failed payments), which issues
+  the invoices period by period as Stripe does;
+- **HubSpot**: owners, companies (with the shared account key), contacts, the generator's tickets
+  moving through the support pipeline and its NPS/CSAT/CES answers, in the loopback CRM fake;
+- **Amplitude**: the generator's product usage as export files (``.json.gz``, one JSON event per
+  line), one event per feature a user touched that day.
 
-The account's latent health (``vitality``) drives tickets, answers and usage, so the health score
-has something true to find. Deterministic for a seed.
+The benchmarks write the same company straight into the store (``synthetic.write_store``); the
+demo takes the long way, through the APIs and the real connectors. Deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import gzip
-import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,25 +27,35 @@ from typing import Any
 import orjson
 from vitalsign.core.metric import Month
 
-from . import demo_company
+from . import demo_company, synthetic
 from .demo_company import DAY, OWNERS, Account, Company, Stint
 from .fakes.hubspot import FakeHubSpot, iso
 from .fakes.stripe import FakeStripe
+from .synthetic import SyntheticCompany
 
-USAGE_MONTHS = 14
-"""Months of product usage served: the report's twelve plus two, so even its first month has the
-60 days of history the usage trend compares. Usage events are the bulk of the data."""
-MAX_USERS = 12
+USAGE_MONTHS = 13
+"""Months of product usage served: the report's twelve plus one, so even its first month has the
+60 days of history the usage trend compares."""
+TICKETS_PER_ACCOUNT = 8.0
+ANSWERS_PER_ACCOUNT = 8.0
+USER_DAYS_PER_ACCOUNT = 320.0
+"""Active user-days per account over the usage months. The generator counts ~25 events per
+user-day; the export carries one event per feature used (the usage metrics count users and
+features, not clicks), which keeps the demo's files small."""
 AMPLITUDE_PROJECT = 424242
 
 
 @dataclass
 class DemoSources:
-    company: Company
+    synthetic: SyntheticCompany
     stripe: FakeStripe
     hubspot: FakeHubSpot
     amplitude_glob: Path
     events: int
+
+    @property
+    def company(self) -> Company:
+        return self.synthetic.company
 
     @property
     def last_full_month(self) -> Month:
@@ -55,13 +65,22 @@ class DemoSources:
 def build(
     *, accounts: int, months: int, seed: int, workdir: Path, now: datetime | None = None
 ) -> DemoSources:
-    company = demo_company.generate(accounts=accounts, months=months, seed=seed, end=now)
+    company = synthetic.build(
+        accounts=accounts,
+        months=months,
+        seed=seed,
+        end=now,
+        tickets_per_account=TICKETS_PER_ACCOUNT * months / 24,
+        answers_per_account=ANSWERS_PER_ACCOUNT * months / 24,
+        events_per_account=USER_DAYS_PER_ACCOUNT * 25,
+        usage_months=min(USAGE_MONTHS, months),
+    )
     stripe = FakeStripe(api_key="sk_test_vitalsign_demo_" + f"{seed:010d}", seed=seed)
-    load_stripe(stripe, company)
+    load_stripe(stripe, company.company)
     hubspot = FakeHubSpot(token=f"pat-demo-{seed:010d}")
     load_hubspot(hubspot, company, seed)
     folder = workdir / "amplitude"
-    events = write_amplitude(folder, company, seed)
+    events = write_amplitude(folder, company)
     return DemoSources(company, stripe, hubspot, folder / "*.json.gz", events)
 
 
@@ -210,16 +229,14 @@ COMPANY_ID, CONTACT_ID, TICKET_ID, FEEDBACK_ID, OWNER_ID = (
 )
 
 
-def load_hubspot(fake: FakeHubSpot, company: Company, seed: int) -> None:
-    rng = random.Random(seed * 7919 + 1)
+def load_hubspot(fake: FakeHubSpot, sc: SyntheticCompany, seed: int) -> None:
+    rng = random.Random(seed * 7919 + 2)  # only for presentation: subjects, channels, categories
     fake.add_default_pipeline()
     for i, (first, last) in enumerate(OWNERS):
         fake.add_owner(OWNER_ID + i, f"{first.lower()}.{last.lower()}@vendor.example", first, last)
-    contact_ids = iter(range(CONTACT_ID, CONTACT_ID + 10_000_000))
-    ticket_ids = iter(range(TICKET_ID, TICKET_ID + 10_000_000))
-    feedback_ids = iter(range(FEEDBACK_ID, FEEDBACK_ID + 10_000_000))
-    end = company.end
-    for account in company.accounts:
+    contacts: dict[tuple[int, int], int] = {}
+    next_contact = CONTACT_ID
+    for account in sc.accounts:
         cid = COMPANY_ID + account.index
         created = _dt(account.created)
         fake.add(
@@ -235,126 +252,58 @@ def load_hubspot(fake: FakeHubSpot, company: Company, seed: int) -> None:
             created=created,
             modified=created + timedelta(hours=1),
         )
-        contacts = []
-        for email, first, last in account.contacts:
-            contact = next(contact_ids)
-            contacts.append(contact)
+        for n, (email, first, last) in enumerate(account.contacts):
+            contacts[(account.index, n)] = next_contact
             fake.add(
                 "contacts",
-                contact,
+                next_contact,
                 {"email": email, "firstname": first, "lastname": last, "associatedcompanyid": cid},
                 associations={"companies": [cid]},
                 created=created,
                 modified=created + timedelta(hours=2),
             )
-        _tickets(fake, rng, account, cid, contacts, end, ticket_ids, feedback_ids)
-        _nps(fake, rng, account, contacts, company.start, end, feedback_ids)
-
-
-def _tickets(
-    fake: FakeHubSpot,
-    rng: random.Random,
-    account: Account,
-    company_id: int,
-    contacts: list[int],
-    end: int,
-    ticket_ids: Iterator[int],
-    feedback_ids: Iterator[int],
-) -> None:
-    """Tickets month by month while the account pays: more, and more urgent, as it weakens."""
-    month = 30 * DAY
-    at = account.created
-    while at < end:
-        if account.active(at) is not None:
-            vitality = account.vitality(at)
-            rate = 0.25 + 1.6 * (1 - vitality) + account.seats_at(at) / 60
-            for _ in range(_poisson(rng, rate)):
-                created = at + rng.randrange(month)
-                if created >= end - 3600:
-                    continue
-                _ticket(
-                    fake, rng, account, company_id, contacts, created, end, next(ticket_ids), feedback_ids
-                )
-        at += month
+            next_contact += 1
+    accounts = {a.index: a for a in sc.accounts}
+    for i, ticket in enumerate(sc.tickets):
+        account = accounts[ticket.account]
+        _ticket(fake, rng, account, ticket, TICKET_ID + i, contacts[(account.index, ticket.contact)])
+    for i, answer in enumerate(sc.answers):
+        contact = contacts[(answer.account, answer.contact)]
+        _feedback(
+            fake, FEEDBACK_ID + i, answer.kind.upper(), answer.score, _dt(answer.submitted), contact, None
+        )
 
 
 def _ticket(
-    fake: FakeHubSpot,
-    rng: random.Random,
-    account: Account,
-    company_id: int,
-    contacts: list[int],
-    created_ts: int,
-    end: int,
-    ticket_id: int,
-    feedback_ids: Iterator[int],
+    fake: FakeHubSpot, rng: random.Random, account: Account, t: synthetic.Ticket, ticket_id: int, contact: int
 ) -> None:
-    vitality = account.vitality(created_ts)
-    roll = rng.random()
-    urgent = 0.03 + 0.22 * (1 - vitality)
-    priority = "URGENT" if roll < urgent else "HIGH" if roll < urgent + 0.2 else rng.choice(["LOW", "MEDIUM"])
-    reply_hours = rng.lognormvariate(math.log(0.6 if priority == "URGENT" else 2.5), 0.8)
-    resolve_hours = reply_hours + rng.lognormvariate(math.log(18 if priority != "URGENT" else 30), 0.9)
-    created = _dt(created_ts)
-    closed_at = created + timedelta(hours=resolve_hours)
-    closed = closed_at.timestamp() < end and rng.random() < 0.97
-    replied = created + timedelta(hours=reply_hours)
-    interactions = 1 if rng.random() < 0.45 + 0.3 * vitality else rng.randint(2, 6)
-    contact = rng.choice(contacts)
+    """One generated ticket as HubSpot holds it; escalated ones are URGENT (the demo config's
+    escalation rule)."""
+    created = _dt(t.created)
+    closed = t.closed is not None
+    props: dict[str, Any] = {
+        "subject": rng.choice(SUBJECTS),
+        "hs_pipeline": "0",
+        "hs_pipeline_stage": "4" if closed else ("3" if t.first_response else "1"),
+        "hs_ticket_priority": "URGENT" if t.escalated else t.priority,
+        "hs_ticket_category": rng.choice(["PRODUCT_ISSUE", "BILLING_ISSUE", "GENERAL_INQUIRY"]),
+        "source_type": rng.choice(["EMAIL", "EMAIL", "CHAT", "FORM", "PHONE"]),
+        "createdate": iso(created),
+        "time_to_first_agent_reply": (t.first_response - t.created) * 1000 if t.first_response else None,
+        "hs_num_times_contacted": t.interactions,
+        "hs_is_closed": closed,
+        "closed_date": iso(_dt(t.closed)) if t.closed else None,
+        "hubspot_owner_id": OWNER_ID + account.owner,
+    }
+    last_change = t.closed or t.first_response or t.created
     fake.add(
         "tickets",
         ticket_id,
-        {
-            "subject": rng.choice(SUBJECTS),
-            "hs_pipeline": "0",
-            "hs_pipeline_stage": "4" if closed else rng.choice(["1", "2", "3"]),
-            "hs_ticket_priority": priority,
-            "hs_ticket_category": rng.choice(["PRODUCT_ISSUE", "BILLING_ISSUE", "GENERAL_INQUIRY"]),
-            "source_type": rng.choice(["EMAIL", "EMAIL", "CHAT", "FORM", "PHONE"]),
-            "createdate": iso(created),
-            "time_to_first_agent_reply": int(reply_hours * 3_600_000) if replied.timestamp() < end else None,
-            "hs_num_times_contacted": interactions,
-            "hs_is_closed": closed,
-            "closed_date": iso(closed_at) if closed else None,
-            "hubspot_owner_id": OWNER_ID + account.owner,
-        },
-        associations={"companies": [company_id], "contacts": [contact]},
+        props,
+        associations={"companies": [COMPANY_ID + account.index], "contacts": [contact]},
         created=created,
-        modified=(closed_at if closed else replied) + timedelta(minutes=5),
+        modified=_dt(last_change) + timedelta(minutes=5),
     )
-    if closed and rng.random() < 0.35:  # CSAT after the ticket, CES now and then
-        submitted = closed_at + timedelta(hours=rng.uniform(1, 48))
-        if submitted.timestamp() < end:
-            mood = vitality - (0.25 if priority == "URGENT" else 0) - (0.1 if interactions > 3 else 0)
-            csat = _clamp(round(rng.gauss(2.2 + 2.8 * mood, 0.8)), 1, 5)
-            _feedback(fake, next(feedback_ids), "CSAT", csat, submitted, contact, ticket_id)
-            if rng.random() < 0.4:
-                ces = _clamp(round(rng.gauss(2.8 + 4 * mood, 1.0)), 1, 7)
-                _feedback(
-                    fake, next(feedback_ids), "CES", ces, submitted + timedelta(minutes=2), contact, ticket_id
-                )
-
-
-def _nps(
-    fake: FakeHubSpot,
-    rng: random.Random,
-    account: Account,
-    contacts: list[int],
-    start: int,
-    end: int,
-    feedback_ids: Iterator[int],
-) -> None:
-    """A relationship NPS survey every four months per contact (staggered, so every month has
-    answers); about one contact in two answers while the account pays."""
-    every = 120 * DAY
-    for contact in contacts:
-        at = start + rng.randrange(every)
-        while at < end:
-            if account.active(at) is not None and rng.random() < 0.5:
-                vitality = account.vitality(at)
-                score = _clamp(round(rng.gauss(3.5 + 6.8 * vitality, 1.4)), 0, 10)
-                _feedback(fake, next(feedback_ids), "NPS", score, _dt(at), contact, None)
-            at += every + rng.randrange(-10, 10) * DAY
 
 
 def _feedback(
@@ -393,68 +342,45 @@ SUBJECTS = (
 # ---------------------------------------------------------------- Amplitude
 
 
-def write_amplitude(folder: Path, company: Company, seed: int) -> int:
-    """Usage of the last :data:`USAGE_MONTHS` months as Amplitude export files, one per day;
-    returns the number of events written."""
+def write_amplitude(folder: Path, sc: SyntheticCompany) -> int:
+    """The generator's usage as Amplitude export files, one per day; returns the events written.
+
+    A user-day becomes one event per feature used that day (``<feature>_used``), or one
+    ``session_started`` when no feature was; times spread over the working day."""
     folder.mkdir(parents=True, exist_ok=True)
-    end = datetime.fromtimestamp(company.end, UTC)
-    first = demo_company.add_months(end, -USAGE_MONTHS)
-    rng = random.Random(seed * 104_729 + 3)
-    users = {a.key: _users(a) for a in company.accounts}
-    adopted: dict[str, int] = {}  # user -> features adopted so far
+    by_day: dict[Any, list[bytes]] = {}
     total = 0
-    day = first
-    while day < end:
-        weekday = day.weekday()
-        season = 1.0 if weekday < 5 else 0.22
-        lines: list[bytes] = []
-        day_text = day.strftime("%Y-%m-%d")
-        stamp = int(day.timestamp()) + 12 * 3600
-        for account in company.accounts:
-            plan = account.plan_at(stamp)
-            if plan is None:
-                continue
-            vitality = account.vitality(stamp)
-            seats = account.seats_at(stamp)
-            for n, (user, email) in enumerate(users[account.key][: max(1, min(seats, MAX_USERS))]):
-                if rng.random() >= season * (0.12 + 0.75 * vitality) * (1 if n < 3 else 0.55):
-                    continue
-                known = adopted.get(user, 1)
-                if rng.random() < 0.03 * vitality and known < len(plan.features):
-                    known += 1
-                adopted[user] = known
-                for _ in range(1 + (rng.random() < 0.35)):
-                    second = rng.randrange(7 * 3600, 19 * 3600)
-                    hour, rest = divmod(second, 3600)
-                    clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
-                    feature = plan.features[rng.randrange(min(known, len(plan.features)))]
-                    total += 1
-                    lines.append(
-                        orjson.dumps(
-                            {
-                                "event_type": f"{feature}_used",
-                                "user_id": user,
-                                "device_id": f"dev-{user}",
-                                "event_time": f"{day_text} {clock}.000000",
-                                "$insert_id": f"{user}-{day_text}-{second}-{total}",
-                                "groups": {"company": [account.key]},
-                                "event_properties": {"feature": feature},
-                                "user_properties": {"email": email, "plan": plan.name},
-                            }
-                        )
+    for account in sc.accounts:
+        emails = [email for email, _, _ in account.contacts]
+        rng = random.Random(sc.seed * 31 + account.index)
+        for day, user, _events, features in sc.usage(account):
+            index = int(user.rsplit("-u", 1)[1])
+            email = emails[index] if index < len(emails) else f"{user}@{account.domain}"
+            lines = by_day.setdefault(day, [])
+            for feature in sorted(features) or [None]:
+                second = rng.randrange(7 * 3600, 19 * 3600)
+                hour, rest = divmod(second, 3600)
+                clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+                total += 1
+                lines.append(
+                    orjson.dumps(
+                        {
+                            "event_type": f"{feature}_used" if feature else "session_started",
+                            "user_id": user,
+                            "device_id": f"dev-{user}",
+                            "event_time": f"{day.isoformat()} {clock}.000000",
+                            "$insert_id": f"{user}-{day.isoformat()}-{feature or 'session'}",
+                            "groups": {"company": [account.key]},
+                            "event_properties": {"feature": feature} if feature else {},
+                            "user_properties": {"email": email},
+                        }
                     )
-        if lines:
-            name = f"{AMPLITUDE_PROJECT}_{day_text}_0#0.json.gz"
-            with gzip.GzipFile(folder / name, "wb", compresslevel=1, mtime=0) as out:  # same seed, same bytes
-                out.write(b"\n".join(lines) + b"\n")
-        day += timedelta(days=1)
+                )
+    for day in sorted(by_day):
+        name = f"{AMPLITUDE_PROJECT}_{day.isoformat()}_0#0.json.gz"
+        with gzip.GzipFile(folder / name, "wb", compresslevel=1, mtime=0) as out:  # same seed, same bytes
+            out.write(b"\n".join(by_day[day]) + b"\n")
     return total
-
-
-def _users(account: Account) -> list[tuple[str, str]]:
-    people = [(f"u-{account.key}-{i}", email) for i, (email, _, _) in enumerate(account.contacts)]
-    extra = [(f"u-{account.key}-{i}", f"user{i}@{account.domain}") for i in range(len(people), MAX_USERS)]
-    return people + extra
 
 
 # ---------------------------------------------------------------- helpers
@@ -462,17 +388,3 @@ def _users(account: Account) -> list[tuple[str, str]]:
 
 def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
-
-
-def _poisson(rng: random.Random, rate: float) -> int:
-    """Knuth's method: fine for the small rates used here."""
-    limit, k, p = math.exp(-rate), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1

@@ -174,8 +174,15 @@ def test_demo_end_to_end(
         assert by_sources["amplitude,hubspot,stripe"] >= 20  # usage for all but long-gone accounts
         assert counts["quarantine"] == 0
         assert counts["usage_events"] == sources.events
-        assert counts["tickets"] == len(sources.hubspot.objects["tickets"])
-        assert counts["survey_responses"] == len(sources.hubspot.objects["feedback_submissions"])
+        # the shared generator's company, record for record, through the APIs and the connectors
+        assert counts["tickets"] == len(sources.synthetic.tickets)
+        assert counts["survey_responses"] == len(sources.synthetic.answers)
+        user_days = sum(1 for a in sources.synthetic.accounts for _ in sources.synthetic.usage(a))
+        with store.connect() as conn:
+            stored_user_days = conn.execute(
+                select(func.count()).select_from(table("usage_user_daily"))
+            ).scalar_one()
+        assert stored_user_days == user_days
         assert health == 8  # a health history month by month
         mrr = compute_metrics(store, ["mrr"], start=month, end=month)[0]["value"]
         assert mrr == pytest.approx(expected_mrr(sources.stripe), rel=1e-6)
