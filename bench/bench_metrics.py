@@ -75,7 +75,6 @@ def build(path: Path, scale: float, seed: int) -> None:
 def measure(path: Path, account_runs: int) -> None:
     """The KPI set for 36 months, metric by metric, on one connection (as `vitalsign metrics`)."""
     from sqlalchemy import func, select
-
     from vitalsign.core.store import table
     from vitalsign.metrics.health import compute_health
 
@@ -94,15 +93,15 @@ def measure(path: Path, account_runs: int) -> None:
     total = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {machine()}")
-    print(f"whole KPI set, {len(names)} metrics x 36 months: {total:.2f} s, {rows} rows, peak RSS {rss:.0f} MB")
+    print(
+        f"whole KPI set, {len(names)} metrics x 36 months: {total:.2f} s, {rows} rows, peak RSS {rss:.0f} MB"
+    )
     for name in names:
         print(f"  {registry[name].family:<13} {name:<30} {times[name] * 1000:8.0f} ms")
     with store.connect() as conn:
         ids = [
             r[0]
-            for r in conn.execute(
-                select(table("accounts").c.id).order_by(func.random()).limit(account_runs)
-            )
+            for r in conn.execute(select(table("accounts").c.id).order_by(func.random()).limit(account_runs))
         ]
         t = time.perf_counter()
         everyone = compute_health(conn, LAST)

@@ -13,7 +13,7 @@ from vitalsign.core.store import table
 
 from . import _sql, revenue
 
-ACCOUNT_SEGMENTS = ("plan", "owner", "cohort")
+ACCOUNT_SEGMENTS: tuple[str, ...] = ("plan", "owner", "cohort")
 
 Joiner = Callable[[Any], Any]
 

@@ -99,13 +99,13 @@ def month_index(expr: Any, dialect: str) -> ColumnElement[int]:
     return cast(extract("year", expr), Integer) * 12 + cast(extract("month", expr), Integer) - 1
 
 
-def hours_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
+def hours_between(start: Any, end: Any, dialect: str) -> ColumnElement[Any]:
     if dialect == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 24.0
     return extract("epoch", end - start) / 3600.0
 
 
-def days_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
+def days_between(start: Any, end: Any, dialect: str) -> ColumnElement[Any]:
     """Days from one date column to another."""
     if dialect == "sqlite":
         return func.julianday(end) - func.julianday(start)

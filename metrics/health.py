@@ -101,7 +101,9 @@ class UsageTrend(ThresholdComponent):
     default_weight = 25.0
     thresholds = [(-50.0, 0.0), (-20.0, 50.0), (0.0, 75.0), (20.0, 100.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         days = int(options.get("usage_window_days", 30))
         ud, groups = table("usage_daily"), linked("group", account_ids)
         today = at.date()
@@ -137,7 +139,9 @@ class LicenseUtilizationComponent(ThresholdComponent):
     default_weight = 15.0
     thresholds = [(0.0, 0.0), (40.0, 40.0), (70.0, 80.0), (90.0, 100.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         period = Month.of(at.date())
         metric_options = options.get("metrics", {})
         out = {}
@@ -159,7 +163,9 @@ class NPSComponent(ThresholdComponent):
     default_weight = 15.0
     thresholds = [(-100.0, 0.0), (0.0, 50.0), (50.0, 100.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         days = int(options.get("nps_window_days", 180))
         sr, companies = table("survey_responses"), linked("company", account_ids)
         score = (sr.c.score - sr.c.scale_min) * 10.0 / (sr.c.scale_max - sr.c.scale_min)
@@ -190,7 +196,8 @@ class NPSComponent(ThresholdComponent):
         return {
             r.account_id: (
                 100.0 * (int(r.p) - int(r.d)) / int(r.n),
-                f"{r.p} promoters, {int(r.n) - int(r.p) - int(r.d)} passives, {r.d} detractors in {days} days",
+                f"{r.p} promoters, {int(r.n) - int(r.p) - int(r.d)} passives, "
+                f"{r.d} detractors in {days} days",
             )
             for r in conn.execute(stmt)
         }
@@ -202,7 +209,9 @@ class SupportLoad(ThresholdComponent):
     default_weight = 15.0
     thresholds = [(0.0, 100.0), (3.0, 75.0), (6.0, 50.0), (12.0, 0.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         days = int(options.get("support_window_days", 90))
         weight = float(options.get("escalation_weight", 3))
         t, companies = table("tickets"), linked("company", account_ids)
@@ -242,7 +251,9 @@ class BillingStatus(ThresholdComponent):
     default_weight = 15.0
     thresholds = [(0.0, 100.0), (1.0, 0.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         inv, subs, customers = table("invoices"), table("subscriptions"), linked("customer", account_ids)
         moment = _sql.ts(at)
         overdue = (
@@ -289,7 +300,9 @@ class MRRTrend(ThresholdComponent):
     default_weight = 15.0
     thresholds = [(-30.0, 0.0), (-10.0, 50.0), (0.0, 75.0), (10.0, 100.0)]
 
-    def inputs(self, conn, at, account_ids, options):  # type: ignore[no-untyped-def]
+    def inputs(
+        self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
+    ) -> dict[int, tuple[float, str]]:
         months = int(options.get("mrr_trend_months", 3))
         then = _sql.month_end(Month.of(at.date()).shift(-months))
         rt, customers = table("revenue_timeline"), linked("customer", account_ids)

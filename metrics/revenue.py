@@ -95,8 +95,8 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         .having(func.sum(deltas.c.d) != 0)
         .subquery("grouped")
     )
-    window = {"partition_by": grouped.c.acct, "order_by": grouped.c.idx}
-    level = func.sum(grouped.c.d).over(rows=(None, 0), **window)
+    part, order = grouped.c.acct, grouped.c.idx
+    level = func.sum(grouped.c.d).over(partition_by=part, order_by=order, rows=(None, 0))
     stmt = select(
         grouped.c.acct,
         grouped.c.account_id,
@@ -104,8 +104,8 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         grouped.c.d,
         level.label("level"),
         (level - grouped.c.d).label("prev"),
-        func.row_number().over(**window).label("rn"),
-        func.lead(grouped.c.idx, 1, NEVER).over(**window).label("next_idx"),
+        func.row_number().over(partition_by=part, order_by=order).label("rn"),
+        func.lead(grouped.c.idx, 1, NEVER).over(partition_by=part, order_by=order).label("next_idx"),
     )
     return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
 
@@ -235,12 +235,16 @@ def series(conn: Connection, query: MetricQuery, first: int) -> Series:
         .outerjoin(deltas, and_(deltas.c.idx == months.c.idx, deltas.c.seg == segs.c.seg))
         .subquery("grid")
     )
-    window = {"partition_by": grid.c.seg, "order_by": grid.c.idx}
+    part, order = grid.c.seg, grid.c.idx
     stocks = select(
         grid.c.idx,
         grid.c.seg,
-        func.sum(func.coalesce(grid.c.dm, 0)).over(rows=(None, 0), **window).label("mrr"),
-        func.sum(func.coalesce(grid.c.dc, 0)).over(rows=(None, 0), **window).label("paying"),
+        func.sum(func.coalesce(grid.c.dm, 0))
+        .over(partition_by=part, order_by=order, rows=(None, 0))
+        .label("mrr"),
+        func.sum(func.coalesce(grid.c.dc, 0))
+        .over(partition_by=part, order_by=order, rows=(None, 0))
+        .label("paying"),
     )
     out = Series()
     for row in conn.execute(stocks):
@@ -264,13 +268,13 @@ def series(conn: Connection, query: MetricQuery, first: int) -> Series:
         .where(cp.c.idx > first, cp.c.idx <= end)
         .group_by(seg, cp.c.idx)
     )
-    for row in conn.execute(moves):
-        point = out.points[(row.idx, row.seg)]
-        point.new, point.reactivation = float(row.new), float(row.reactivation)
-        point.expansion, point.contraction = float(row.expansion), float(row.contraction)
-        point.churn = float(row.churn)
-        point.new_accounts, point.churned_accounts = int(row.new_accounts), int(row.churned_accounts)
-        out.segments.add(row.seg)
+    for move in conn.execute(moves):
+        point = out.points[(move.idx, move.seg)]
+        point.new, point.reactivation = float(move.new), float(move.reactivation)
+        point.expansion, point.contraction = float(move.expansion), float(move.contraction)
+        point.churn = float(move.churn)
+        point.new_accounts, point.churned_accounts = int(move.new_accounts), int(move.churned_accounts)
+        out.segments.add(move.seg)
     return out
 
 

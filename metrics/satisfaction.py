@@ -27,7 +27,7 @@ def window_days(query: MetricQuery) -> int | None:
     return int(value) if value else None
 
 
-def mapped_score(low: float, high: float) -> ColumnElement[float]:
+def mapped_score(low: float, high: float) -> ColumnElement[Any]:
     """The answer's score mapped linearly onto ``low..high``."""
     sr = table("survey_responses")
     span = sr.c.scale_max - sr.c.scale_min

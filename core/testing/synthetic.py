@@ -418,6 +418,8 @@ def write_store(sc: SyntheticCompany, store: Store, *, batch: int = 20_000) -> d
 class _Writer:
     """Buffers rows per table and flushes them as executemany batches in one transaction."""
 
+    PARENTS = {"identity_links": ("accounts",)}  # foreign keys: parents are written first
+
     def __init__(self, store: Store, batch: int, counts: dict[str, int]) -> None:
         self.store, self.batch, self.counts = store, batch, counts
         self.rows: dict[str, list[dict[str, Any]]] = {}
@@ -442,6 +444,8 @@ class _Writer:
             self.flush(name)
 
     def flush(self, name: str) -> None:
+        for parent in self.PARENTS.get(name, ()):
+            self.flush(parent)
         rows = self.rows.pop(name, [])
         if rows:
             self.conn.execute(table(name).insert(), rows)
@@ -685,9 +689,10 @@ def _write_subscription(
             },
         )
     for k, (begin, stop) in enumerate(current):
-        part = next((p for p in reversed(parts) if p.start <= begin), parts[0] if parts else None)
-        if part is None:
+        billed = next((p for p in reversed(parts) if p.start <= begin), parts[0] if parts else None)
+        if billed is None:
             break
+        part = billed
         amount = unit_price(part.plan, part.annual) * part.seats
         discount = round(amount * part.discount)
         failed = stint.payment_failure_at is not None and begin <= stint.payment_failure_at < stop

@@ -160,10 +160,8 @@ def test_health_cli_explain_json_and_metrics_json(data, tmp_path, monkeypatch):
     )
     assert csv.exit_code == 0
     header, line = csv.stdout.splitlines()
-    assert (
-        header
-        == "account_id,account,period,score,band,usage_trend,license_utilization,nps,support,billing,mrr_trend"
-    )
+    columns = "usage_trend,license_utilization,nps,support,billing,mrr_trend"
+    assert header == f"account_id,account,period,score,band,{columns}"
     assert line == "1,Acme,2026-03,64.5,yellow,75.0,80.0,50.0,75.0,0.0,100.0"
     mrr = runner.invoke(
         app, ["--store", url, "metrics", "mrr", "--start", "2026-02", "--end", "2026-03", "--format", "json"]
