@@ -179,4 +179,24 @@ def test_embed_example_reads_the_views_and_the_metrics(sqlite_store: Store) -> N
     assert result.returncode == 0, result.stderr
     assert "| month | MRR | paying |" in result.stdout
     assert re.search(r"\| \d{4}-\d\d \| 1,500.00 \| 4 \|", result.stdout)  # accounts 1, 3, 5, 6 still pay
-    assert 'Accounts at risk: Acme <Corp> & "Sons" [bold] (35), Account 3 (42), Account 2 (45)' in result.stdout
+    assert (
+        'Accounts at risk: Acme <Corp> & "Sons" [bold] (35), Account 3 (42), Account 2 (45)' in result.stdout
+    )
+
+
+def test_report_on_every_dialect(store: Store, fake_metrics: None) -> None:
+    """Cohorts, health and the at-risk list read the views and tables with plain SQL: the same
+    answers on SQLite and PostgreSQL."""
+    fakes.load_company(store)
+    report = build_report(store, month=fakes.MONTH, months=6)
+    cohorts = {c.month: (c.size, [round(r) for r in c.retention]) for c in report.cohorts}
+    assert cohorts["2025-01"] == (2, [100, 100, 50, 50, 50, 50])  # account 2 left in March
+    assert cohorts["2025-02"] == (2, [100, 100, 100, 50, 50])  # account 4 paid through April
+    assert cohorts["2025-03"] == (2, [100, 100, 100, 100])
+    assert report.health_bands == {"red": 3, "green": 3}
+    assert [(a.name, a.score, a.mrr) for a in report.at_risk] == [
+        ('Acme <Corp> & "Sons" [bold]', 35.0, 100.0),
+        ("Account 3", 42.0, 300.0),
+    ]
+    assert report.former_red == 1
+    assert report.value("mrr", fakes.MONTH) == 1500.0
