@@ -34,7 +34,7 @@ class StripeHarness(ConnectorHarness):
         product = fake.create_product("Team")
         price = fake.create_price(product["id"], 1500, nickname="Seat")
         fake.create_coupon(percent_off=10, duration="once")
-        for i in range(5):
+        for i in range(12):  # 6 pages of 2: more than one batch, so the resume check can interrupt
             cus = fake.create_customer(
                 email=f"ops@company{i}.com", name=f"Company {i}", metadata={"account_id": f"A{i}"}
             )
