@@ -173,7 +173,8 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
         rolled = conn.execute("SELECT sum(events) FROM usage_daily").fetchone()[0]
-    return {"seconds": seconds, "stored": stored, "rolled_up": rolled}
+    stream = summary.streams["events"].seconds
+    return {"seconds": seconds, "stream_seconds": stream, "stored": stored, "rolled_up": rolled}
 
 
 def load_baseline(folder: Path, db: Path) -> dict[str, float]:
@@ -325,6 +326,7 @@ def main() -> None:
                     f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
                     f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
                     + (f"  rolled up {r['rolled_up']:,}" if "rolled_up" in r else "")
+                    + (f"  (stream {r['stream_seconds']:.2f} s)" if "stream_seconds" in r else "")
                 )
         rates = {}
         for name, runs in results.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from vitalsign.connectors.files.events import EventMapper, EventStream, Window, getter, parse_iso
+from vitalsign.connectors.files.events import EventMapper, EventStream, Window, parse_iso
 from vitalsign.connectors.files.reader import iter_zip_lines
 
 from .client import AmplitudeClient, WindowTooLarge, hour
@@ -20,15 +20,15 @@ def amplitude_mapper(settings: AmplitudeSettings) -> EventMapper:
     Rows without ``$insert_id`` fall back to ``insert_id`` then ``uuid`` (the stored row's id,
     the same in every re-export), else a hash of event, user (or device) and time."""
     return EventMapper(
-        event=getter("event_type"),
-        user=getter("user_id"),
-        time=getter("event_time"),
+        event="event_type",
+        user="user_id",
+        time="event_time",
         parse_time=parse_iso,
-        account=getter(settings.account_key) if settings.account_key else None,
-        dedup_keys=[getter("$insert_id"), getter("insert_id"), getter("uuid")],
-        anonymous=getter("device_id"),
-        email=getter(settings.email_property) if settings.email_property else None,
-        properties_root=getter("event_properties"),
+        account=settings.account_key if settings.account_key else None,
+        dedup_keys=["$insert_id", "insert_id", "uuid"],
+        anonymous="device_id",
+        email=settings.email_property if settings.email_property else None,
+        properties_root="event_properties",
         properties=list(settings.properties),
         feature=settings.feature_property,
     )

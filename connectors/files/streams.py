@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from .events import EventMapper, EventStream, getter, time_parser, zone
+from .events import EventMapper, EventStream, time_parser, zone
 from .reader import FileSource, SourceFile, iter_csv_rows, iter_file_lines
 from .settings import FilesSettings
 
@@ -14,12 +14,12 @@ from .settings import FilesSettings
 def files_mapper(settings: FilesSettings) -> EventMapper:
     cols = settings.columns
     return EventMapper(
-        event=getter(cols.event),
-        user=getter(cols.user) if cols.user else (lambda _obj: None),
-        time=getter(cols.time),
+        event=cols.event,
+        user=cols.user if cols.user else (lambda _obj: None),
+        time=cols.time,
         parse_time=time_parser(settings.time_format, zone(settings.timezone, "timezone")),
-        account=getter(cols.account) if cols.account else None,
-        dedup_keys=[getter(cols.dedup_key)] if cols.dedup_key else [],
+        account=cols.account if cols.account else None,
+        dedup_keys=[cols.dedup_key] if cols.dedup_key else [],
         properties=list(settings.properties),
         feature=settings.feature_property,
     )

@@ -10,7 +10,6 @@ from vitalsign.connectors.files.events import (
     EventMapper,
     EventStream,
     Window,
-    getter,
     parse_epoch,
     zone,
 )
@@ -42,15 +41,15 @@ def mixpanel_mapper(settings: MixpanelSettings) -> EventMapper:
     ``properties.$insert_id`` (else a hash of event, user and time)."""
     tz = zone(settings.project_timezone, "project_timezone")
     return EventMapper(
-        event=getter("event"),
+        event="event",
         user=mixpanel_user,
-        time=getter("properties.time"),
+        time="properties.time",
         parse_time=lambda value: parse_epoch(value, tz),
-        account=getter(settings.account_key) if settings.account_key else None,
-        dedup_keys=[getter("properties.$insert_id")],
-        anonymous=getter("properties.distinct_id"),
-        email=getter(settings.email_property) if settings.email_property else None,
-        properties_root=getter("properties"),
+        account=settings.account_key if settings.account_key else None,
+        dedup_keys=["properties.$insert_id"],
+        anonymous="properties.distinct_id",
+        email=settings.email_property if settings.email_property else None,
+        properties_root="properties",
         properties=list(settings.properties),
         feature=settings.feature_property,
     )

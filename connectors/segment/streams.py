@@ -15,7 +15,6 @@ from vitalsign.connectors.files.events import (
     EventMapper,
     EventStream,
     Extras,
-    getter,
     key_value,
     parse_iso,
 )
@@ -129,14 +128,14 @@ def segment_stream(source: object, settings: SegmentSettings) -> EventStream:
     user_accounts: dict[str, str] = {}
     mapper = EventMapper(
         event=segment_event,
-        user=getter("userId"),
+        user="userId",
         time=segment_time,
         parse_time=parse_iso,
-        account=getter(settings.account_key) if settings.account_key else None,
-        dedup_keys=[getter("messageId")],
-        anonymous=getter("anonymousId"),
-        email=getter(settings.email_property) if settings.email_property else None,
-        properties_root=getter("properties"),
+        account=settings.account_key if settings.account_key else None,
+        dedup_keys=["messageId"],
+        anonymous="anonymousId",
+        email=settings.email_property if settings.email_property else None,
+        properties_root="properties",
         properties=list(settings.properties),
         feature=settings.feature_property,
         require_user=True,
