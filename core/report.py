@@ -10,7 +10,7 @@ Every figure comes from the metrics layer (``compute_metrics``), the health-scor
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -507,7 +507,3 @@ def _at_risk_panel(report: Report) -> Panel:
     if more > 0:
         items.append(Text(f"... and {more} more (vitalsign health --format table)", style="dim"))
     return Panel(Group(*items), title=f"Accounts at risk ({len(report.at_risk)} red)")
-
-
-def kpi_specs() -> Sequence[KpiSpec]:
-    return [spec for specs in SECTIONS.values() for spec in specs]
