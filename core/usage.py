@@ -22,12 +22,14 @@ count them); anonymous events (no user id) under the user ``""``, which ``usage_
 count as an active user. A ``feature`` property, when the connector keeps one, feeds
 ``usage_feature_daily``.
 
-On SQLite the inserts go through the raw DBAPI cursor of the engine's connection (same
-transaction) with ``executemany``: the SQLAlchemy layer costs more than SQLite itself at a
-hundred thousand rows a second. The new rows are told apart without ``RETURNING``: the cursor's
-row count says whether all were new, and if not, the rows above the table's previous largest
-rowid are the new ones (the per-connector sync lock makes this batch the only writer of its
-source). Other databases use one ``INSERT .. ON CONFLICT DO NOTHING .. RETURNING`` per batch.
+On SQLite the batch goes through the raw DBAPI cursor of the engine's connection (same
+transaction) as a handful of statements: one ``INSERT .. SELECT .. FROM json_each(?)`` with the
+whole batch as one orjson-encoded parameter, then the rollups computed in SQL from the rows above
+the table's previous largest rowid (exactly this batch's new events: the per-connector sync lock
+makes the batch the only writer of its source). Each statement is a single call into SQLite,
+which runs without the GIL, so the engine's read-ahead thread parses the next batch meanwhile;
+``executemany`` would re-take the GIL for every row and stall on that thread. Other databases
+use one ``INSERT .. ON CONFLICT DO NOTHING .. RETURNING`` per batch and roll up in Python.
 """
 
 from __future__ import annotations
@@ -339,8 +341,8 @@ def attribute_from_store(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     addresses = sorted(wanted)
     for start in range(0, len(addresses), _CHUNK):
-        chunk = addresses[start : start + _CHUNK]
-        found = conn.execute(
+        batch = addresses[start : start + _CHUNK]
+        matches = conn.execute(
             select(func.lower(contacts.c.email), accounts.c.account_key)
             .select_from(
                 contacts.join(
@@ -352,11 +354,11 @@ def attribute_from_store(conn: Connection, rows: list[dict[str, Any]]) -> None:
                 )
             )
             .where(
-                func.lower(contacts.c.email).in_(chunk),
+                func.lower(contacts.c.email).in_(batch),
                 accounts.c.account_key.is_not(None),
                 contacts.c.deleted.is_(False),
             )
         )
-        for email, key in found:
-            for row in wanted.get(email, []):
+        for address, key in matches:
+            for row in wanted.get(address, []):
                 row["account_key"] = key

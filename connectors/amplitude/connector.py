@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +35,7 @@ class AmplitudeConnector(Connector):
         self._client: AmplitudeClient | None = None
 
     @classmethod
-    def stream_classes(cls) -> list[type[Stream]]:
+    def stream_classes(cls) -> list[builtins.type[Stream]]:
         return [EventStream]
 
     @property

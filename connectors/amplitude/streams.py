@@ -80,4 +80,4 @@ def export_windows(
 
 
 def events_stream(source: object, settings: AmplitudeSettings) -> EventStream:
-    return EventStream(source, amplitude_mapper(settings), batch_size=settings.batch_size)  # type: ignore[arg-type]
+    return EventStream(source, amplitude_mapper(settings), batch_size=settings.batch_size)

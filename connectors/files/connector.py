@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ class FilesConnector(Connector):
         self.settings: FilesSettings = settings
 
     @classmethod
-    def stream_classes(cls) -> list[type[Stream]]:
+    def stream_classes(cls) -> list[builtins.type[Stream]]:
         return [EventStream]
 
     def check(self) -> str:

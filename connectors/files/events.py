@@ -329,7 +329,8 @@ def _compile(m: EventMapper) -> Callable[[Any], dict[str, Any] | str | None]:
     body.append("return row")
     source = "def map_event(obj):\n" + "".join(f"    {line}\n" for line in body)
     exec(compile(source, "<usage event mapper>", "exec"), env)
-    return env["map_event"]  # type: ignore[no-any-return]
+    mapped: Callable[[Any], dict[str, Any] | str | None] = env["map_event"]
+    return mapped
 
 
 # ---------------------------------------------------------------- units and the stream

@@ -75,7 +75,7 @@ def iter_file_lines(file: SourceFile) -> Iterator[tuple[str, int, bytes]]:
         yield from _iter_zip(file)
         return
     with open(file.path, "rb") as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if _is_gzip(raw) else raw
+        stream = _maybe_gunzip(raw, _is_gzip(raw))
         for number, line in iter_lines(stream, file.name):
             yield file.name, number, line
 
@@ -97,9 +97,13 @@ def iter_zip_lines(fileobj: IO[bytes], name: str) -> Iterator[tuple[str, int, by
                 continue
             location = f"{name}!{member.filename}"
             with archive.open(member) as raw:
-                stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if member.filename.endswith(".gz") else raw
+                stream = _maybe_gunzip(raw, member.filename.endswith(".gz"))
                 for number, line in iter_lines(stream, location):
                     yield location, number, line
+
+
+def _maybe_gunzip(raw: IO[bytes], gzipped: bool) -> IO[bytes]:
+    return gzip.GzipFile(fileobj=raw) if gzipped else raw  # type: ignore[return-value]
 
 
 def _is_gzip(raw: IO[bytes]) -> bool:
@@ -188,7 +192,7 @@ class FileSource:
         self._done = {name: sig for name, sig in previous.items() if name in current}
         return [FileUnit(f, self.read) for f in files if self._done.get(f.name) != f.signature]
 
-    def done(self, unit: FileUnit) -> None:  # type: ignore[override]
+    def done(self, unit: FileUnit) -> None:
         self._done[unit.name] = unit.file.signature
 
     def cursor(self) -> dict[str, dict[str, str]]:
@@ -213,7 +217,7 @@ def iter_csv_rows(file: SourceFile, delimiter: str = ",") -> Iterator[tuple[str,
     Rows are already parsed (dicts), which :class:`~.events.EventStream` passes through as is;
     the line number is where the row ends (a quoted value may span lines)."""
     with open(file.path, "rb") as raw:
-        binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if _is_gzip(raw) else raw
+        binary = _maybe_gunzip(raw, _is_gzip(raw))
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.DictReader(text, delimiter=delimiter)
         try:

@@ -91,4 +91,4 @@ def export_windows(
 
 
 def events_stream(source: object, settings: MixpanelSettings) -> EventStream:
-    return EventStream(source, mixpanel_mapper(settings), batch_size=settings.batch_size)  # type: ignore[arg-type]
+    return EventStream(source, mixpanel_mapper(settings), batch_size=settings.batch_size)

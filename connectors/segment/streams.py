@@ -142,4 +142,4 @@ def segment_stream(source: object, settings: SegmentSettings) -> EventStream:
         side=SegmentCalls(extras, user_accounts),
         user_accounts=user_accounts,
     )
-    return EventStream(source, mapper, batch_size=settings.batch_size, extras=extras)  # type: ignore[arg-type]
+    return EventStream(source, mapper, batch_size=settings.batch_size, extras=extras)
