@@ -152,8 +152,8 @@ class Report:
         note = self.notes.get(spec.name) if value is None else None
         return Kpi(spec, value, previous, note)
 
-    def has(self, name: str) -> bool:
-        return any(v is not None for v in self.values(name))
+    def has(self, name: str, column: str = "value") -> bool:
+        return any(v is not None for v in self.values(name, column))
 
 
 def last_full_month(now: datetime | None = None) -> Month:

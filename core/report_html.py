@@ -161,7 +161,7 @@ def _revenue_cards(report: Report, labels: list[str]) -> list[str]:
         cards.append(_card("MRR over time", svg))
     else:
         cards.append(_card("MRR over time", _missing(report, "mrr")))
-    if report.has("mrr_movements") or any(report.values("mrr_movements", c) for c in MOVEMENTS):
+    if any(report.has("mrr_movements", c) for c in MOVEMENTS):
         series = [
             Series(name, COLORS[name], [v or 0.0 for v in report.values("mrr_movements", name)])
             for name in MOVEMENTS

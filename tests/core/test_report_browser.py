@@ -128,3 +128,32 @@ def test_report_renders_charts_in_headless_chromium(report_file: Path) -> None:
             assert count_colour(image, boxes[chart], COLORS[name]) >= 20, f"{chart}: no {name} pixels"
     # a colour shows where its chart is, not everywhere: no health red in the MRR chart
     assert count_colour(image, boxes["chart-mrr"], COLORS["red"]) == 0
+
+
+def test_empty_report_renders_without_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No metric installed and an empty store: the page still loads cleanly and says so."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("VITALSIGN_DISABLE_PLUGINS", "metrics")
+    reset_plugin_manager()
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    store.upgrade()
+    path = tmp_path / "empty.html"
+    path.write_text(render_html(build_report(store, months=3)), encoding="utf-8")
+    store.dispose()
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(path.as_uri(), wait_until="load")
+            charts = page.locator("svg.chart").count()
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert errors == []
+    assert charts == 0
+    assert "no data: metric mrr is not installed" in body
+    assert "no account has health data yet" in body
