@@ -10,9 +10,9 @@ analytics source in its own export format:
 - ``segment/``: a warehouse dump of track, identify and group calls (gzipped JSON lines);
 - ``files/``: a CSV written by an in-house tool, mapped with ``columns`` in the config.
 
-Each source covers different accounts (a real company uses one tool per product), and every
-file holds a few realistic faults the connectors must survive: a re-delivered event and one
-line that is not valid JSON (quarantined with its file and line).
+Each source covers different accounts (a real company uses one tool per product). The files
+hold the faults real exports have: re-delivered events (Amplitude, Mixpanel, Segment; loaded
+once) and a cut line in the Mixpanel export (quarantined with its file and line).
 """
 
 from __future__ import annotations
