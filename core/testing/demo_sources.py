@@ -87,134 +87,144 @@ def build(
 # ---------------------------------------------------------------- Stripe
 
 
-def load_stripe(fake: FakeStripe, company: Company) -> None:
-    """Replay every billing decision in time order; then bill up to the company's ``end``."""
-    start = company.start
-    prices: dict[tuple[str, bool], str] = {}
-    for plan in company.plans:
-        product = fake.create_product(plan.name, created=start, emit=False)
-        for annual in (False, True):
-            price = fake.create_price(
-                product["id"],
-                plan.annual if annual else plan.monthly,
-                interval="year" if annual else "month",
-                nickname=f"{plan.name} seat {'annual' if annual else 'monthly'}",
+Action = Callable[[bool], None]
+"""A billing decision applied to the fake; the flag says whether it emits Stripe events."""
+
+
+class StripeReplay:
+    """Every billing decision of the company, replayed in time order through the fake's billing
+    simulator. ``run(until)`` applies what happened before ``until`` and bills up to it; a later
+    ``run`` goes on from there with events emitted, which an incremental sync then reads."""
+
+    def __init__(self, fake: FakeStripe, company: Company) -> None:
+        self.fake, self.company = fake, company
+        start = company.start
+        self.prices: dict[tuple[str, bool], str] = {}
+        for plan in company.plans:
+            product = fake.create_product(plan.name, created=start, emit=False)
+            for annual in (False, True):
+                price = fake.create_price(
+                    product["id"],
+                    plan.annual if annual else plan.monthly,
+                    interval="year" if annual else "month",
+                    nickname=f"{plan.name} seat {'annual' if annual else 'monthly'}",
+                    created=start,
+                    emit=False,
+                )
+                self.prices[(plan.name, annual)] = price["id"]
+        for code, (percent, duration, months) in demo_company.COUPONS.items():
+            fake.create_coupon(
+                percent_off=percent,
+                duration=duration,
+                duration_in_months=months,
+                coupon_id=code,
                 created=start,
                 emit=False,
             )
-            prices[(plan.name, annual)] = price["id"]
-    for code, (percent, duration, months) in demo_company.COUPONS.items():
-        fake.create_coupon(
-            percent_off=percent,
-            duration=duration,
-            duration_in_months=months,
-            coupon_id=code,
-            created=start,
-            emit=False,
-        )
+        self.customers: dict[str, str] = {}
+        self.subscriptions: dict[int, str] = {}  # id(stint) -> subscription id
+        actions: list[tuple[int, int, Action]] = []
 
-    actions: list[tuple[int, int, Callable[[], None]]] = []
-    customers: dict[str, str] = {}
-    subscriptions: dict[int, str] = {}  # id(stint) -> subscription id
+        def add(at: int, action: Action) -> None:
+            if at < company.end:
+                actions.append((at, len(actions), action))
 
-    def add(at: int, action: Callable[[], None]) -> None:
-        if at < company.end:
-            actions.append((at, len(actions), action))
+        for account in company.accounts:
+            add(account.created, self._customer(account))
+            for stint in account.stints:
+                add(stint.start, self._subscribe(account, stint))
+                for change in stint.changes:
+                    add(change.at, self._change(stint, change))
+                if stint.payment_failure_at is not None:
+                    add(stint.payment_failure_at, self._fail(stint))
+                if stint.cancel_at is not None:
+                    paid = stint.cancel_at > stint.start + stint.trial_days * DAY
+                    add(stint.cancel_at, self._cancel(stint, stint.payment_failure_at is None and paid))
+        self.actions = sorted(actions, key=lambda a: (a[0], a[1]))
+        self.done = 0
 
-    for account in company.accounts:
-        add(account.created, _customer(fake, account, customers))
-        for stint in account.stints:
-            add(stint.start, _subscribe(fake, account, stint, customers, subscriptions, prices))
-            for change in stint.changes:
-                add(change.at, _change(fake, stint, change, subscriptions, prices))
-            if stint.payment_failure_at is not None:
-                add(stint.payment_failure_at, _fail(fake, stint, subscriptions))
-            if stint.cancel_at is not None:
-                at_period_end = stint.payment_failure_at is None and stint.cancel_at > stint.start + (
-                    stint.trial_days * DAY
-                )
-                add(stint.cancel_at, _cancel(fake, stint, subscriptions, at_period_end))
-    for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
-        fake.advance(at, emit=False)
-        action()
-    fake.advance(company.end - 1, emit=False)
+    def run(self, until: int, *, emit: bool) -> None:
+        while self.done < len(self.actions) and self.actions[self.done][0] < until:
+            at, _, action = self.actions[self.done]
+            self.fake.advance(at, emit=emit)
+            action(emit)
+            self.done += 1
+        self.fake.advance(until - 1, emit=emit)
 
+    def _customer(self, account: Account) -> Action:
+        def run(emit: bool) -> None:
+            customer = self.fake.create_customer(
+                email=f"billing@{account.domain}",
+                name=account.name,
+                metadata={"account_id": account.key},
+                created=account.created,
+                emit=emit,
+            )
+            self.customers[account.key] = customer["id"]
 
-def _customer(fake: FakeStripe, account: Account, customers: dict[str, str]) -> Callable[[], None]:
-    def run() -> None:
-        customer = fake.create_customer(
-            email=f"billing@{account.domain}",
-            name=account.name,
-            metadata={"account_id": account.key},
-            created=account.created,
-            emit=False,
-        )
-        customers[account.key] = customer["id"]
+        return run
 
-    return run
+    def _subscribe(self, account: Account, stint: Stint) -> Action:
+        def run(emit: bool) -> None:
+            sub = self.fake.create_subscription(
+                self.customers[account.key],
+                [(self.prices[(stint.plan, stint.annual)], stint.seats)],
+                start=stint.start,
+                trial_days=stint.trial_days,
+                coupon=stint.coupon,
+                emit=emit,
+            )
+            self.subscriptions[id(stint)] = sub["id"]
 
+        return run
 
-def _subscribe(
-    fake: FakeStripe,
-    account: Account,
-    stint: Stint,
-    customers: dict[str, str],
-    subscriptions: dict[int, str],
-    prices: dict[tuple[str, bool], str],
-) -> Callable[[], None]:
-    def run() -> None:
-        sub = fake.create_subscription(
-            customers[account.key],
-            [(prices[(stint.plan, stint.annual)], stint.seats)],
-            start=stint.start,
-            trial_days=stint.trial_days,
-            coupon=stint.coupon,
-            emit=False,
-        )
-        subscriptions[id(stint)] = sub["id"]
+    def _live(self, stint: Stint) -> str | None:
+        sub_id = self.subscriptions.get(id(stint))
+        if sub_id is None or self.fake.get("subscription", sub_id)["status"] in (
+            "canceled",
+            "incomplete_expired",
+        ):
+            return None
+        return sub_id
 
-    return run
+    def _change(self, stint: Stint, change: demo_company.Change) -> Action:
+        def run(emit: bool) -> None:
+            sub_id = self._live(stint)
+            if sub_id is None:
+                return
+            price = self.prices[(change.plan, stint.annual)] if change.plan else None
+            # billed at once (as many SaaS bill upgrades), so the new terms are on an invoice right away
+            self.fake.update_item(
+                sub_id, at=change.at, quantity=change.seats, price=price, proration_behavior="always_invoice"
+            )
 
+        return run
 
-def _change(
-    fake: FakeStripe,
-    stint: Stint,
-    change: demo_company.Change,
-    subscriptions: dict[int, str],
-    prices: dict[tuple[str, bool], str],
-) -> Callable[[], None]:
-    def run() -> None:
-        sub_id = subscriptions.get(id(stint))
-        if sub_id is None or fake.get("subscription", sub_id)["status"] in ("canceled", "incomplete_expired"):
-            return
-        price = prices[(change.plan, stint.annual)] if change.plan else None
-        # billed at once (as many SaaS bill upgrades), so the new terms are on an invoice right away
-        fake.update_item(
-            sub_id, at=change.at, quantity=change.seats, price=price, proration_behavior="always_invoice"
-        )
+    def _fail(self, stint: Stint) -> Action:
+        def run(emit: bool) -> None:
+            sub_id = self._live(stint)
+            if sub_id is not None:
+                self.fake.fail_next_payment(sub_id)
 
-    return run
+        return run
 
+    def _cancel(self, stint: Stint, at_period_end: bool) -> Action:
+        assert stint.cancel_at is not None
+        at = stint.cancel_at
 
-def _fail(fake: FakeStripe, stint: Stint, subscriptions: dict[int, str]) -> Callable[[], None]:
-    def run() -> None:
-        fake.fail_next_payment(subscriptions[id(stint)])
+        def run(emit: bool) -> None:
+            sub_id = self._live(stint)
+            if sub_id is not None:
+                self.fake.cancel_subscription(sub_id, at=at, at_period_end=at_period_end)
 
-    return run
+        return run
 
 
-def _cancel(
-    fake: FakeStripe, stint: Stint, subscriptions: dict[int, str], at_period_end: bool
-) -> Callable[[], None]:
-    assert stint.cancel_at is not None
-    at = stint.cancel_at
-
-    def run() -> None:
-        sub_id = subscriptions[id(stint)]
-        if fake.get("subscription", sub_id)["status"] not in ("canceled", "incomplete_expired"):
-            fake.cancel_subscription(sub_id, at=at, at_period_end=at_period_end)
-
-    return run
+def load_stripe(fake: FakeStripe, company: Company) -> StripeReplay:
+    """The whole billing history at once (no events): what a first sync at the end would see."""
+    replay = StripeReplay(fake, company)
+    replay.run(company.end, emit=False)
+    return replay
 
 
 # ---------------------------------------------------------------- HubSpot
