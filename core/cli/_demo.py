@@ -53,11 +53,14 @@ def demo(
             store_url=url,
             progress=_LineProgress() if not st.interactive else None,
         )
-    for summary in result.summaries:
-        st.err.print(
-            f"{summary.connector}: {summary.status}, {summary.rows} rows, {summary.quarantined} quarantined"
-            + (f": {summary.error}" if summary.error else "")
-        )
+    labels = ("first sync, history up to the last full month", f"incremental sync, {result.month}")
+    for label, summaries in zip(labels, result.rounds, strict=False):
+        st.err.print(f"{label}:")
+        for summary in summaries:
+            st.err.print(
+                f"  {summary.connector}: {summary.status}, {summary.rows} rows, "
+                f"{summary.quarantined} quarantined" + (f": {summary.error}" if summary.error else "")
+            )
     store_obj = Store(result.store_url)
     shown = store_obj.display_url  # never print a password
     counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in result.counts.items())

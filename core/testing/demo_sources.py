@@ -20,7 +20,7 @@ import gzip
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,25 +47,45 @@ AMPLITUDE_PROJECT = 424242
 
 @dataclass
 class DemoSources:
+    """The company served by the fakes as it stood at ``cut`` (the first day of the last full
+    month); :meth:`catch_up` then moves every source on to the company's end, the way a month
+    goes by between two scheduled syncs."""
+
     synthetic: SyntheticCompany
     stripe: FakeStripe
     hubspot: FakeHubSpot
     amplitude_glob: Path
-    events: int
+    cut: int
+    replay: StripeReplay
+    crm: HubSpotFeed
+    usage: AmplitudeFeed
 
     @property
     def company(self) -> Company:
         return self.synthetic.company
 
     @property
+    def events(self) -> int:
+        return self.usage.total
+
+    @property
     def last_full_month(self) -> Month:
         return Month.of(datetime.fromtimestamp(self.company.end, UTC).date()).previous()
+
+    def catch_up(self) -> None:
+        """Everything that happened from ``cut`` to the end: renewals, upgrades and cancellations
+        (with Stripe events), tickets opened, answered and closed, answers, a month of usage."""
+        end = self.company.end
+        self.replay.run(end, emit=True)
+        self.crm.publish(self.cut, end, live=True)
+        self.usage.write(self.cut, end)
 
 
 def build(
     *, accounts: int, months: int, seed: int, workdir: Path, now: datetime | None = None
 ) -> DemoSources:
-    company = synthetic.build(
+    """The company, and the sources loaded with its history up to the last full month."""
+    sc = synthetic.build(
         accounts=accounts,
         months=months,
         seed=seed,
@@ -75,13 +95,18 @@ def build(
         events_per_account=USER_DAYS_PER_ACCOUNT * 25,
         usage_months=min(USAGE_MONTHS, months),
     )
+    end = datetime.fromtimestamp(sc.end, UTC)
+    cut = int(demo_company.add_months(end, -1).timestamp())
     stripe = FakeStripe(api_key="sk_test_vitalsign_demo_" + f"{seed:010d}", seed=seed)
-    load_stripe(stripe, company.company)
+    replay = StripeReplay(stripe, sc.company)
+    replay.run(cut, emit=False)
     hubspot = FakeHubSpot(token=f"pat-demo-{seed:010d}")
-    load_hubspot(hubspot, company, seed)
+    crm = HubSpotFeed(hubspot, sc, seed)
+    crm.publish(sc.company.start, cut)
     folder = workdir / "amplitude"
-    events = write_amplitude(folder, company)
-    return DemoSources(company, stripe, hubspot, folder / "*.json.gz", events)
+    usage = AmplitudeFeed(folder, sc)
+    usage.write(sc.company.start, cut)
+    return DemoSources(sc, stripe, hubspot, folder / "*.json.gz", cut, replay, crm, usage)
 
 
 # ---------------------------------------------------------------- Stripe
@@ -239,17 +264,51 @@ COMPANY_ID, CONTACT_ID, TICKET_ID, FEEDBACK_ID, OWNER_ID = (
 )
 
 
-def load_hubspot(fake: FakeHubSpot, sc: SyntheticCompany, seed: int) -> None:
-    rng = random.Random(seed * 7919 + 2)  # only for presentation: subjects, channels, categories
-    fake.add_default_pipeline()
-    for i, (first, last) in enumerate(OWNERS):
-        fake.add_owner(OWNER_ID + i, f"{first.lower()}.{last.lower()}@vendor.example", first, last)
-    contacts: dict[tuple[int, int], int] = {}
-    next_contact = CONTACT_ID
-    for account in sc.accounts:
+class HubSpotFeed:
+    """The CRM as it stands at a moment: ``publish(since, until)`` adds or updates every record
+    created or changed in that window. Its last-modified date (what HubSpot's search, and so an
+    incremental sync, goes by) is when it changed for the history loaded before the first sync,
+    and the wall clock for the month published after it, as HubSpot stamps a change when it is
+    written."""
+
+    def __init__(self, fake: FakeHubSpot, sc: SyntheticCompany, seed: int) -> None:
+        self.fake, self.sc, self.seed = fake, sc, seed
+        fake.add_default_pipeline()
+        for i, (first, last) in enumerate(OWNERS):
+            fake.add_owner(OWNER_ID + i, f"{first.lower()}.{last.lower()}@vendor.example", first, last)
+        self.contacts: dict[tuple[int, int], int] = {}
+        for account in sc.accounts:
+            for n in range(len(account.contacts)):
+                self.contacts[(account.index, n)] = CONTACT_ID + len(self.contacts)
+        self.accounts = {a.index: a for a in sc.accounts}
+        self.live = False
+
+    def publish(self, since: int, until: int, *, live: bool = False) -> None:
+        self.live = live
+        for account in self.sc.accounts:
+            if since <= account.created < until:
+                self._company(account)
+        for i, ticket in enumerate(self.sc.tickets):
+            changes = [t for t in (ticket.created, ticket.first_response, ticket.closed) if t is not None]
+            if any(since <= t < until for t in changes):
+                self._ticket(ticket, TICKET_ID + i, until)
+        for i, answer in enumerate(self.sc.answers):
+            if since <= answer.submitted < until:
+                contact = self.contacts[(answer.account, answer.contact)]
+                submitted = _dt(answer.submitted)
+                kind = answer.kind.upper()
+                _feedback(
+                    self.fake, FEEDBACK_ID + i, kind, answer.score, submitted, contact, self._stamp(submitted)
+                )
+
+    def _stamp(self, when: datetime) -> datetime | None:
+        """The last-modified date: ``when`` for history, None (the fake's clock) when live."""
+        return None if self.live else when
+
+    def _company(self, account: Account) -> None:
         cid = COMPANY_ID + account.index
         created = _dt(account.created)
-        fake.add(
+        self.fake.add(
             "companies",
             cid,
             {
@@ -260,64 +319,61 @@ def load_hubspot(fake: FakeHubSpot, sc: SyntheticCompany, seed: int) -> None:
                 "account_id": account.key,
             },
             created=created,
-            modified=created + timedelta(hours=1),
+            modified=self._stamp(created + timedelta(minutes=1)),
         )
         for n, (email, first, last) in enumerate(account.contacts):
-            contacts[(account.index, n)] = next_contact
-            fake.add(
+            self.fake.add(
                 "contacts",
-                next_contact,
+                self.contacts[(account.index, n)],
                 {"email": email, "firstname": first, "lastname": last, "associatedcompanyid": cid},
                 associations={"companies": [cid]},
                 created=created,
-                modified=created + timedelta(hours=2),
+                modified=self._stamp(created + timedelta(minutes=2)),
             )
-            next_contact += 1
-    accounts = {a.index: a for a in sc.accounts}
-    for i, ticket in enumerate(sc.tickets):
-        account = accounts[ticket.account]
-        _ticket(fake, rng, account, ticket, TICKET_ID + i, contacts[(account.index, ticket.contact)])
-    for i, answer in enumerate(sc.answers):
-        contact = contacts[(answer.account, answer.contact)]
-        _feedback(
-            fake, FEEDBACK_ID + i, answer.kind.upper(), answer.score, _dt(answer.submitted), contact, None
+
+    def _ticket(self, t: synthetic.Ticket, ticket_id: int, until: int) -> None:
+        """The ticket as it stood at ``until``: replied, closed (stage 4) or still open;
+        escalated ones are URGENT (the demo config's escalation rule)."""
+        account = self.accounts[t.account]
+        rng = random.Random(self.seed * 7919 + ticket_id)  # the same subject at every publish
+        replied = t.first_response if t.first_response is not None and t.first_response < until else None
+        closed = t.closed if t.closed is not None and t.closed < until else None
+        created = _dt(t.created)
+        props: dict[str, Any] = {
+            "subject": rng.choice(SUBJECTS),
+            "hs_pipeline": "0",
+            "hs_pipeline_stage": "4" if closed else ("3" if replied else "1"),
+            "hs_ticket_priority": "URGENT" if t.escalated else t.priority,
+            "hs_ticket_category": rng.choice(["PRODUCT_ISSUE", "BILLING_ISSUE", "GENERAL_INQUIRY"]),
+            "source_type": rng.choice(["EMAIL", "EMAIL", "CHAT", "FORM", "PHONE"]),
+            "createdate": iso(created),
+            "time_to_first_agent_reply": (replied - t.created) * 1000 if replied else None,
+            "hs_num_times_contacted": t.interactions if closed else (1 if replied else 0),
+            "hs_is_closed": closed is not None,
+            "closed_date": iso(_dt(closed)) if closed else None,
+            "hubspot_owner_id": OWNER_ID + account.owner,
+        }
+        self.fake.add(
+            "tickets",
+            ticket_id,
+            props,
+            associations={
+                "companies": [COMPANY_ID + account.index],
+                "contacts": [self.contacts[(account.index, t.contact)]],
+            },
+            created=created,
+            modified=self._stamp(_dt(closed or replied or t.created) + timedelta(seconds=30)),
         )
 
 
-def _ticket(
-    fake: FakeHubSpot, rng: random.Random, account: Account, t: synthetic.Ticket, ticket_id: int, contact: int
-) -> None:
-    """One generated ticket as HubSpot holds it; escalated ones are URGENT (the demo config's
-    escalation rule)."""
-    created = _dt(t.created)
-    closed = t.closed is not None
-    props: dict[str, Any] = {
-        "subject": rng.choice(SUBJECTS),
-        "hs_pipeline": "0",
-        "hs_pipeline_stage": "4" if closed else ("3" if t.first_response else "1"),
-        "hs_ticket_priority": "URGENT" if t.escalated else t.priority,
-        "hs_ticket_category": rng.choice(["PRODUCT_ISSUE", "BILLING_ISSUE", "GENERAL_INQUIRY"]),
-        "source_type": rng.choice(["EMAIL", "EMAIL", "CHAT", "FORM", "PHONE"]),
-        "createdate": iso(created),
-        "time_to_first_agent_reply": (t.first_response - t.created) * 1000 if t.first_response else None,
-        "hs_num_times_contacted": t.interactions,
-        "hs_is_closed": closed,
-        "closed_date": iso(_dt(t.closed)) if t.closed else None,
-        "hubspot_owner_id": OWNER_ID + account.owner,
-    }
-    last_change = t.closed or t.first_response or t.created
-    fake.add(
-        "tickets",
-        ticket_id,
-        props,
-        associations={"companies": [COMPANY_ID + account.index], "contacts": [contact]},
-        created=created,
-        modified=_dt(last_change) + timedelta(minutes=5),
-    )
-
-
 def _feedback(
-    fake: FakeHubSpot, fid: int, kind: str, value: int, at: datetime, contact: int, ticket: int | None
+    fake: FakeHubSpot,
+    fid: int,
+    kind: str,
+    value: int,
+    at: datetime,
+    contact: int,
+    modified: datetime | None,
 ) -> None:
     props: dict[str, Any] = {
         "hs_survey_type": kind,
@@ -328,11 +384,14 @@ def _feedback(
         "hs_submission_timestamp": iso(at),
         "hs_contact_id": contact,
     }
-    associations: dict[str, list[Any]] = {"contacts": [contact]}
-    if ticket is not None:
-        props["hs_ticket_id"] = ticket
-        associations["tickets"] = [ticket]
-    fake.add("feedback_submissions", fid, props, associations=associations, created=at, modified=at)
+    fake.add(
+        "feedback_submissions",
+        fid,
+        props,
+        associations={"contacts": [contact]},
+        created=at,
+        modified=modified,
+    )
 
 
 SUBJECTS = (
@@ -352,45 +411,57 @@ SUBJECTS = (
 # ---------------------------------------------------------------- Amplitude
 
 
-def write_amplitude(folder: Path, sc: SyntheticCompany) -> int:
-    """The generator's usage as Amplitude export files, one per day; returns the events written.
+class AmplitudeFeed:
+    """The generator's usage as Amplitude export files, one per day: ``write(since, until)``
+    writes the days in that window (the export of a month that went by).
 
     A user-day becomes one event per feature used that day (``<feature>_used``), or one
     ``session_started`` when no feature was; times spread over the working day."""
-    folder.mkdir(parents=True, exist_ok=True)
-    by_day: dict[Any, list[bytes]] = {}
-    total = 0
-    for account in sc.accounts:
-        emails = [email for email, _, _ in account.contacts]
-        rng = random.Random(sc.seed * 31 + account.index)
-        for day, user, _events, features in sc.usage(account):
-            index = int(user.rsplit("-u", 1)[1])
-            email = emails[index] if index < len(emails) else f"{user}@{account.domain}"
-            lines = by_day.setdefault(day, [])
-            for feature in sorted(features) or [None]:
-                second = rng.randrange(7 * 3600, 19 * 3600)
-                hour, rest = divmod(second, 3600)
-                clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
-                total += 1
-                lines.append(
-                    orjson.dumps(
-                        {
-                            "event_type": f"{feature}_used" if feature else "session_started",
-                            "user_id": user,
-                            "device_id": f"dev-{user}",
-                            "event_time": f"{day.isoformat()} {clock}.000000",
-                            "$insert_id": f"{user}-{day.isoformat()}-{feature or 'session'}",
-                            "groups": {"company": [account.key]},
-                            "event_properties": {"feature": feature} if feature else {},
-                            "user_properties": {"email": email},
-                        }
+
+    def __init__(self, folder: Path, sc: SyntheticCompany) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.by_day: dict[date, list[bytes]] = {}
+        for account in sc.accounts:
+            emails = [email for email, _, _ in account.contacts]
+            rng = random.Random(sc.seed * 31 + account.index)
+            for day, user, _events, features in sc.usage(account):
+                index = int(user.rsplit("-u", 1)[1])
+                email = emails[index] if index < len(emails) else f"{user}@{account.domain}"
+                lines = self.by_day.setdefault(day, [])
+                for feature in sorted(features) or [None]:
+                    second = rng.randrange(7 * 3600, 19 * 3600)
+                    hour, rest = divmod(second, 3600)
+                    clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+                    lines.append(
+                        orjson.dumps(
+                            {
+                                "event_type": f"{feature}_used" if feature else "session_started",
+                                "user_id": user,
+                                "device_id": f"dev-{user}",
+                                "event_time": f"{day.isoformat()} {clock}.000000",
+                                "$insert_id": f"{user}-{day.isoformat()}-{feature or 'session'}",
+                                "groups": {"company": [account.key]},
+                                "event_properties": {"feature": feature} if feature else {},
+                                "user_properties": {"email": email},
+                            }
+                        )
                     )
-                )
-    for day in sorted(by_day):
-        name = f"{AMPLITUDE_PROJECT}_{day.isoformat()}_0#0.json.gz"
-        with gzip.GzipFile(folder / name, "wb", compresslevel=1, mtime=0) as out:  # same seed, same bytes
-            out.write(b"\n".join(by_day[day]) + b"\n")
-    return total
+        self.total = 0
+
+    def write(self, since: int, until: int) -> int:
+        first, last = _dt(since).date(), _dt(until).date()
+        written = 0
+        for day in sorted(d for d in self.by_day if first <= d < last):
+            name = f"{AMPLITUDE_PROJECT}_{day.isoformat()}_0#0.json.gz"
+            lines = self.by_day[day]
+            with gzip.GzipFile(
+                self.folder / name, "wb", compresslevel=1, mtime=0
+            ) as out:  # same seed, same bytes
+                out.write(b"\n".join(lines) + b"\n")
+            written += len(lines)
+        self.total += written
+        return written
 
 
 # ---------------------------------------------------------------- helpers
