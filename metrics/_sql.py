@@ -287,3 +287,20 @@ def in_or_true(column: Any, values: Sequence[Any] | None) -> ColumnElement[bool]
 
 def active_at(rt: Table, instant: ColumnElement[Any]) -> ColumnElement[bool]:
     return and_(rt.c.valid_from <= instant, or_(rt.c.valid_to.is_(None), rt.c.valid_to > instant))
+
+
+# ---------------------------------------------------------------- results shared within a query
+
+_memos: dict[int, dict[Any, Any]] = {}
+
+
+def memo(query: MetricQuery, key: Any, compute: Any) -> Any:
+    """``compute()`` once per query object and ``key``: the metrics of one ``vitalsign metrics``
+    call share aggregates (e.g. the revenue series) instead of recomputing them."""
+    cache = _memos.get(id(query))
+    if cache is None:
+        cache = _memos[id(query)] = {}
+        weakref.finalize(query, _memos.pop, id(query), None)
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]

@@ -306,10 +306,11 @@ def rows_by_month(
 class RevenueMetric(Metric):
     family = "revenue"
     segments = SEGMENTS
-    lookback = 1  # months of stocks needed before the first month
+    lookback = 7  # months of stocks needed before the first month (LTV's 6 previous months)
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
-        data = series(conn, query, _sql.idx(query.start) - self.lookback)
+        first = _sql.idx(query.start) - RevenueMetric.lookback
+        data = _sql.memo(query, ("revenue_series", first), lambda: series(conn, query, first))
         return rows_by_month(query, data, lambda i, s: self.values(query, data, i, s))
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
@@ -320,7 +321,6 @@ class MRR(RevenueMetric):
     name = "mrr"
     description = "Monthly recurring revenue at the month's end."
     unit = "money"
-    lookback = 0
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
         return {"value": money(data.at(i, seg).mrr, query)}
@@ -330,7 +330,6 @@ class ARR(RevenueMetric):
     name = "arr"
     description = "Annual run rate: 12 x MRR at the month's end."
     unit = "money"
-    lookback = 0
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
         return {"value": money(12 * data.at(i, seg).mrr, query)}
@@ -340,7 +339,6 @@ class PayingAccounts(RevenueMetric):
     name = "paying_accounts"
     description = "Accounts with MRR > 0 at the month's end."
     unit = "count"
-    lookback = 0
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
         return {"value": data.at(i, seg).paying}
@@ -350,7 +348,6 @@ class ARPA(RevenueMetric):
     name = "arpa"
     description = "Average revenue per paying account: MRR / paying accounts."
     unit = "money"
-    lookback = 0
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
         p = data.at(i, seg)
@@ -439,7 +436,6 @@ class LTV(RevenueMetric):
     name = "ltv"
     description = "ARPA x gross margin / mean monthly logo churn of the 6 previous months."
     unit = "money"
-    lookback = 7
     columns = ("value", "arpa", "churn_rate")
 
     def values(self, query: MetricQuery, data: Series, i: int, seg: Any) -> dict[str, Any]:
@@ -471,6 +467,28 @@ class NetRevenueRetention(Metric):
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         months_back = int(query.options.get("nrr_months", 12))
+        found, segments = _sql.memo(
+            query, ("retention", months_back), lambda: self._retention(conn, query, months_back)
+        )
+        data = Series(segments=set(segments))
+
+        def make(i: int, s: Any) -> dict[str, Any]:
+            row = found.get((i, s))
+            if row is None:
+                return {"value": None, "base_mrr": 0.0, "current_mrr": 0.0}
+            numerator = row.kept if self.gross else row.current
+            return {
+                "value": rate(float(numerator), float(row.base)),
+                "base_mrr": money(float(row.base), query),
+                "current_mrr": money(float(numerator), query),
+            }
+
+        return rows_by_month(query, data, make)
+
+    def _retention(
+        self, conn: Connection, query: MetricQuery, months_back: int
+    ) -> tuple[dict[Any, Any], set[Any]]:
+        """Per month and segment: base MRR 12 months ago, its MRR now, and Σ min(now, then)."""
         cp = change_points(conn, query)
         then = cp.alias("then_cp")
         now = cp.alias("now_cp")
@@ -494,24 +512,10 @@ class NetRevenueRetention(Metric):
             )
             .group_by(months.c.idx, seg)
         )
-        data = Series()
         found: dict[tuple[int, Any], Any] = {}
         for row in conn.execute(stmt):
             found[(row.idx, row.seg)] = row
-            data.segments.add(row.seg)
-
-        def make(i: int, s: Any) -> dict[str, Any]:
-            row = found.get((i, s))
-            if row is None:
-                return {"value": None, "base_mrr": 0.0, "current_mrr": 0.0}
-            numerator = row.kept if self.gross else row.current
-            return {
-                "value": rate(float(numerator), float(row.base)),
-                "base_mrr": money(float(row.base), query),
-                "current_mrr": money(float(numerator), query),
-            }
-
-        return rows_by_month(query, data, make)
+        return found, {seg for _, seg in found}
 
 
 class NRR(NetRevenueRetention):

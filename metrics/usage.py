@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     distinct,
     func,
     literal,
@@ -199,6 +200,19 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
             .where(links.c.account_id.is_not(None), value > 0)
             .group_by(frame.c.idx, links.c.account_id)
         )
+    seats = seat_rows(conn, query)
+    # a row counts at the month ends from its first month to the one before valid_to's month
+    return (
+        select(frame.c.idx, seats.c.account_id, func.sum(seats.c.quantity).label("seats"))
+        .select_from(frame.join(seats, and_(seats.c.fi <= frame.c.idx, seats.c.ei > frame.c.idx)))
+        .group_by(frame.c.idx, seats.c.account_id)
+    )
+
+
+def seat_rows(conn: Connection, query: MetricQuery) -> Any:
+    """Seat-priced timeline rows of linked accounts, ``account_id, quantity, fi, ei`` (month
+    indexes of the first month end counted and of the first one not counted): a temporary table."""
+    links = table("identity_links")
     rt, prices, products = table("revenue_timeline"), table("prices"), table("products")
     seat_products = query.options.get("seat_products")
     if seat_products:
@@ -236,13 +250,7 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
     )
     if query.account_id is not None:
         rows = rows.where(links.c.account_id == query.account_id)
-    seat_rows = _sql.materialize(conn, query, "seats", rows, indexes=[("fi",)])
-    # a row counts at the month ends from its first month to the one before valid_to's month
-    return (
-        select(frame.c.idx, seat_rows.c.account_id, func.sum(seat_rows.c.quantity).label("seats"))
-        .select_from(frame.join(seat_rows, and_(seat_rows.c.fi <= frame.c.idx, seat_rows.c.ei > frame.c.idx)))
-        .group_by(frame.c.idx, seat_rows.c.account_id)
-    )
+    return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
 
 
 def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
@@ -307,6 +315,8 @@ class LicenseUtilization(UsageMetric):
     columns = ("value", "active_users", "seats", "accounts")
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        if query.by is None and not query.options.get("seats_property"):
+            return self._totals(conn, query)
         util = utilization_by_account(conn, query, _sql.query_indexes(query))
         seg, join = _segments.segment(conn, query, util.c.account_id)
         stmt = (
@@ -332,6 +342,81 @@ class LicenseUtilization(UsageMetric):
         empty = {"value": None, "active_users": 0, "seats": 0.0, "accounts": 0}
         return _segments.monthly_rows(query, found, empty)
 
+    def _totals(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        """The same figures without a dense month x account join: users are summed over the
+        (month, account) pairs that have usage and seats; seats and accounts with seats come
+        from running sums of per-account seat changes."""
+        indexes = _sql.query_indexes(query)
+        first, end = indexes[0], indexes[-1]
+        seats = seat_rows(conn, query)
+        users_q = active_users_by_account(query, utilization_frame(query, indexes))
+        if query.account_id is not None:
+            users_q = users_q.where(table("identity_links").c.account_id == query.account_id)
+        users = users_q.subquery("users")
+        has_seats = (
+            select(seats.c.account_id)
+            .where(
+                seats.c.account_id == users.c.account_id, seats.c.fi <= users.c.idx, seats.c.ei > users.c.idx
+            )
+            .exists()
+        )
+        active = {
+            r.idx: int(r.users)
+            for r in conn.execute(
+                select(users.c.idx, func.sum(users.c.users).label("users"))
+                .where(has_seats)
+                .group_by(users.c.idx)
+            )
+        }
+        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
+        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
+            seats.c.ei <= end
+        )
+        deltas = starts.union_all(stops).subquery("seat_deltas")
+        grouped = (
+            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
+            .group_by(deltas.c.account_id, deltas.c.idx)
+            .having(func.sum(deltas.c.d) != 0)
+            .subquery("seat_changes")
+        )
+        level = func.sum(grouped.c.d).over(
+            partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
+        )
+        levels = select(grouped.c.idx, grouped.c.d, level.label("level")).subquery("seat_levels")
+        bucket = case((levels.c.idx < first, first), else_=levels.c.idx)
+        gained = (levels.c.level > 0) & (levels.c.level - levels.c.d <= 0)
+        lost = (levels.c.level <= 0) & (levels.c.level - levels.c.d > 0)
+        per_month = (
+            select(
+                bucket.label("idx"),
+                func.sum(levels.c.d).label("ds"),
+                func.sum(case((gained, 1), (lost, -1), else_=0)).label("da"),
+            )
+            .where(levels.c.idx <= end)
+            .group_by(bucket)
+            .subquery("seat_months")
+        )
+        months = _sql.months_table(indexes)
+        running = {"order_by": months.c.idx, "rows": (None, 0)}
+        totals = select(
+            months.c.idx,
+            func.sum(func.coalesce(per_month.c.ds, 0)).over(**running).label("seats"),  # type: ignore[arg-type]
+            func.sum(func.coalesce(per_month.c.da, 0)).over(**running).label("accounts"),  # type: ignore[arg-type]
+        ).select_from(months.outerjoin(per_month, per_month.c.idx == months.c.idx))
+        rows = []
+        for r in conn.execute(totals.order_by(months.c.idx)):
+            seat_total, users_total = float(r.seats or 0), active.get(r.idx, 0)
+            rows.append(
+                {
+                    "period": _sql.period(r.idx),
+                    "value": round(100.0 * users_total / seat_total, 2) if seat_total else None,
+                    "active_users": users_total,
+                    "seats": seat_total,
+                    "accounts": int(r.accounts or 0),
+                }
+            )
+        return rows
+
 
 # ---------------------------------------------------------------- features
 
@@ -345,8 +430,9 @@ def key_features(conn: Connection, query: MetricQuery) -> list[str]:
     return [f for (f,) in conn.execute(select(ufd.c.feature).distinct().order_by(ufd.c.feature))]
 
 
-def first_days(query: MetricQuery) -> tuple[Subquery, Subquery]:
-    """First active day of each group, and first use of each feature by each group."""
+def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
+    """First active day of each group, and first use of each feature by each group: two
+    indexed temporary tables shared by the feature metrics of one call."""
     ud, ufd = table("usage_daily"), table("usage_feature_daily")
     starts = account_filter(
         select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
@@ -354,15 +440,20 @@ def first_days(query: MetricQuery) -> tuple[Subquery, Subquery]:
         .group_by(ud.c.source, ud.c.account_key),
         query,
         ud,
-    ).subquery("group_start")
+    )
     adopted = account_filter(
         select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
         .where(ufd.c.account_key != "")
         .group_by(ufd.c.source, ufd.c.account_key, ufd.c.feature),
         query,
         ufd,
-    ).subquery("first_use")
-    return starts, adopted
+    )
+    return (
+        _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")]),
+        _sql.materialize(
+            conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature"), ("first_use",)]
+        ),
+    )
 
 
 class FeatureAdoption(UsageMetric):
@@ -382,7 +473,7 @@ class FeatureAdoption(UsageMetric):
             return []
         ud, ufd = table("usage_daily"), table("usage_feature_daily")
         frame = windows(query, active_days(query))
-        starts, adopted = first_days(query)
+        starts, adopted = first_days(conn, query)
         active = account_filter(
             select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
             .select_from(frame.join(ud, and_(ud.c.day >= frame.c.day_from, ud.c.day <= frame.c.day_to)))
@@ -497,7 +588,7 @@ class TimeToMilestone(UsageMetric):
         feature = str(query.options.get("milestone_feature") or (features[0] if features else ""))
         target = int(query.options.get("milestone_count", 1))
         ufd = table("usage_feature_daily")
-        starts, _ = first_days(query)
+        starts, _ = first_days(conn, query)
         part = (ufd.c.source, ufd.c.account_key)
         running = account_filter(
             select(

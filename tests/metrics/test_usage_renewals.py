@@ -34,6 +34,7 @@ def test_textbook_license_utilization_80(data):
     data.usage("grp_a", date(2026, 2, 1), ["old_user"])  # outside the 30 days ending Mar 31
     [row] = data.run("license_utilization", "2026-03")
     assert (row["value"], row["active_users"], row["seats"], row["accounts"]) == (80.0, 80, 100.0, 1)
+    assert data.by_segment("license_utilization", "2026-03", "owner") == {"(none)": 80.0}  # per-account path
     # a configured seat product list instead of licensed per-unit prices
     assert data.value("license_utilization", "2026-03", options={"seat_products": ["other"]}) is None
 
