@@ -10,7 +10,7 @@ license utilization and feature use the last 30 days (``[metrics] active_days``)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -701,7 +701,8 @@ class SuperUsers(UsageMetric):
 class InactiveAccounts(UsageMetric):
     name = "inactive_accounts"
     description = (
-        "List for the last month asked: accounts paying at its end with no active user in its last 30 days."
+        "List for the last month asked: accounts paying at its end with no active user in its "
+        "last 30 days, largest MRR first (at most [metrics] inactive_accounts_limit, 100)."
     )
     unit = "count"
     columns = ("account_id", "account", "mrr", "last_active", "days_inactive")
@@ -710,53 +711,62 @@ class InactiveAccounts(UsageMetric):
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         from . import revenue
 
+        limit = int(query.options.get("inactive_accounts_limit", 100))
+        end_idx = _sql.idx(query.end)
+        end = _sql.month_end(query.end).date()
+        day_from = end - timedelta(days=active_days(query) - 1)
         cp = revenue.change_points(conn, query)
         ud, links, accounts = table("usage_daily"), table("identity_links"), table("accounts")
-        frame = windows(query, active_days(query), [_sql.idx(query.end)])
-        paying = (
-            select(frame.c.idx, frame.c.day_from, frame.c.day_to, cp.c.account_id, cp.c.level)
-            .select_from(frame.join(cp, and_(cp.c.idx <= frame.c.idx, cp.c.next_idx > frame.c.idx)))
-            .where(cp.c.level > 0, cp.c.account_id.is_not(None))
-            .subquery("paying")
+        group_usage = ud.join(
+            links,
+            and_(
+                links.c.source == ud.c.source,
+                links.c.source_kind == "group",
+                links.c.external_id == ud.c.account_key,
+            ),
         )
-        group_days = (
-            select(func.max(ud.c.day))
-            .select_from(
-                ud.join(
-                    links,
-                    and_(
-                        links.c.source == ud.c.source,
-                        links.c.source_kind == "group",
-                        links.c.external_id == ud.c.account_key,
-                    ),
-                )
-            )
+        active = (
+            select(links.c.account_id)
+            .select_from(group_usage)
+            .where(ud.c.day >= _sql.day(day_from), ud.c.day <= _sql.day(end), ud.c.active_users > 0)
+        )
+        inactive = (
+            select(cp.c.account_id, cp.c.level)
             .where(
-                links.c.account_id == paying.c.account_id, ud.c.day <= paying.c.day_to, ud.c.active_users > 0
+                cp.c.idx <= end_idx,
+                cp.c.next_idx > end_idx,
+                cp.c.level > 0,
+                cp.c.account_id.is_not(None),
+                cp.c.account_id.not_in(active),
+            )
+            .order_by(cp.c.level.desc(), cp.c.account_id)
+            .limit(limit)
+            .subquery("inactive")
+        )
+        last_day = (
+            select(func.max(ud.c.day))
+            .select_from(group_usage)
+            .where(
+                links.c.account_id == inactive.c.account_id, ud.c.day <= _sql.day(end), ud.c.active_users > 0
             )
             .scalar_subquery()
         )
-        last = select(paying, group_days.label("last_active")).subquery("last")
         stmt = (
-            select(last, accounts.c.name)
-            .select_from(last.outerjoin(accounts, accounts.c.id == last.c.account_id))
-            .where(or_(last.c.last_active.is_(None), last.c.last_active < last.c.day_from))
-            .order_by(last.c.idx, last.c.level.desc())
+            select(inactive, accounts.c.name, last_day.label("last_active"))
+            .select_from(inactive.outerjoin(accounts, accounts.c.id == inactive.c.account_id))
+            .order_by(inactive.c.level.desc(), inactive.c.account_id)
         )
         out = []
         for r in conn.execute(stmt):
-            end = _sql.month_end(_sql.month_at(r.idx)).date()
             last_active = r.last_active
-            if isinstance(last_active, str):
-                from datetime import date
-
+            if isinstance(last_active, str):  # SQLite hands max() of a date column back as text
                 last_active = date.fromisoformat(last_active)
             out.append(
                 {
-                    "period": _sql.period(r.idx),
+                    "period": str(query.end),
                     "account_id": r.account_id,
                     "account": r.name,
-                    "mrr": round(float(r.level) / 100, 2),
+                    "mrr": revenue.money(float(r.level), query),
                     "last_active": last_active.isoformat() if last_active else None,
                     "days_inactive": (end - last_active).days if last_active else None,
                 }
