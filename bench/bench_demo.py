@@ -57,8 +57,8 @@ def main() -> None:
     print(f"vitalsign demo --accounts {args.accounts} --months {args.months} (seed {args.seed}): {rows}")
     print(f"median of {args.runs} run(s):")
     for name, values in phases.items():
-        print(f"  {name:<9} {statistics.median(values):6.1f} s wall")
-    print(f"  cpu       {statistics.median(cpu):6.1f} s (user + system, whole run)")
+        print(f"  {name:<17} {statistics.median(values):6.1f} s wall")
+    print(f"  {'cpu':<17} {statistics.median(cpu):6.1f} s (user + system, whole run)")
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} cores, load average {load[0]:.1f}, "
