@@ -50,7 +50,8 @@ def rate(numerator: float, denominator: float) -> float | None:
 
 
 def change_points(conn: Connection, query: MetricQuery) -> Any:
-    """The per-query temporary table ``acct, account_id, idx, d, level, prev, rn, next_idx``."""
+    """The per-query temporary table ``acct, account_id, idx, d, level, prev, rn, next_idx,
+    cohort`` (``cohort``: the account's first paid month)."""
     dialect = conn.dialect.name
     rt, links = table("revenue_timeline"), table("identity_links")
     end = _sql.idx(query.end)
@@ -106,6 +107,7 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         (level - grouped.c.d).label("prev"),
         func.row_number().over(partition_by=part, order_by=order).label("rn"),
         func.lead(grouped.c.idx, 1, NEVER).over(partition_by=part, order_by=order).label("next_idx"),
+        func.min(grouped.c.idx).over(partition_by=part).label("cohort"),
     )
     return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
 
@@ -115,8 +117,7 @@ def segment_of(conn: Connection, query: MetricQuery, cp: Any) -> tuple[Any, Any]
     if query.by is None:
         return literal("", String), cp
     if query.by == "cohort":
-        first = select(cp.c.acct, cp.c.idx.label("seg")).where(cp.c.rn == 1).subquery("cohorts")
-        return first.c.seg, cp.outerjoin(first, first.c.acct == cp.c.acct)
+        return cp.c.cohort, cp
     if query.by == "owner":
         owners = _sql.owner_by_account()
         return _sql.seg_or_none(owners.c.owner), cp.outerjoin(owners, owners.c.account_id == cp.c.account_id)
