@@ -374,7 +374,7 @@ class HealthScore(SQLModel, table=True):
     __tablename__ = "health_scores"
 
     account_id: int = Field(primary_key=True)
-    period: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    period: str = Field(primary_key=True, max_length=7, index=True)  # YYYY-MM; indexed for monthly reads
     score: float
     band: str = Field(max_length=8)  # red | yellow | green
     components: list[dict[str, Any]] | None = _json()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:14:40.711182
+Create Date: 2026-11-23 15:36:26.060384
 """
 
 from collections.abc import Sequence
@@ -81,6 +81,9 @@ def upgrade() -> None:
         sa.Column("computed_at", vitalsign.core.types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("account_id", "period"),
     )
+    with op.batch_alter_table("health_scores", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_health_scores_period"), ["period"], unique=False)
+
     op.create_table(
         "invoice_lines",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -548,6 +551,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invoice_lines_invoice_id"))
 
     op.drop_table("invoice_lines")
+    with op.batch_alter_table("health_scores", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_health_scores_period"))
+
     op.drop_table("health_scores")
     op.drop_table("coupons")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
