@@ -250,7 +250,7 @@ class SurveyResponse(SourceRecord, table=True):
     submitted_at: datetime | None = _ts(index=True)
     contact_id: str | None = None
     ticket_id: str | None = None
-    source_account_id: str | None = None
+    source_account_id: str | None = Field(default=None, index=True)  # per-account NPS (health)
 
 
 # ---------------------------------------------------------------- product usage

@@ -250,6 +250,8 @@ def seat_rows(conn: Connection, query: MetricQuery) -> Any:
     )
     if query.account_id is not None:
         rows = rows.where(links.c.account_id == query.account_id)
+    if query.account_id is not None:  # one account (a health drill-down): a few rows, no temp table
+        return rows.subquery("seat_rows")
     return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
 
 

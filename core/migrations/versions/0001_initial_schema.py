@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:36:26.060384
+Create Date: 2026-11-23 15:37:14.496278
 """
 
 from collections.abc import Sequence
@@ -331,6 +331,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "source_id"),
     )
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_survey_responses_source_account_id"), ["source_account_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_survey_responses_submitted_at"), ["submitted_at"], unique=False)
 
     op.create_table(
@@ -512,6 +515,7 @@ def downgrade() -> None:
     op.drop_table("sync_runs")
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_survey_responses_submitted_at"))
+        batch_op.drop_index(batch_op.f("ix_survey_responses_source_account_id"))
 
     op.drop_table("survey_responses")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
