@@ -79,6 +79,8 @@ def measure(path: Path, account_runs: int) -> None:
     from vitalsign.metrics.health import compute_health
 
     store = Store(f"sqlite:///{path}")
+    _add_missing_indexes(store)
+    _print_volumes(store)
     registry = registered_metrics()
     names = sorted(registry, key=lambda n: (registry[n].family, n))
     query = MetricQuery(start=FIRST, end=LAST, options={"currency": "usd"})
@@ -116,6 +118,38 @@ def measure(path: Path, account_runs: int) -> None:
         f"one account's health drill-down ({len(drill)} random accounts): median "
         f"{statistics.median(drill) * 1000:.1f} ms, max {max(drill) * 1000:.1f} ms"
     )
+
+
+def _add_missing_indexes(store: Store) -> None:
+    """A store cached by an older build of the same schema revision gets the current indexes."""
+    from sqlmodel import SQLModel
+
+    for tbl in SQLModel.metadata.tables.values():
+        for index in tbl.indexes:
+            index.create(store.engine, checkfirst=True)
+
+
+def _print_volumes(store: Store) -> None:
+    from sqlalchemy import func, select
+
+    from vitalsign.core.store import table
+
+    with store.connect() as conn:
+        for name in (
+            "accounts",
+            "revenue_timeline",
+            "invoice_lines",
+            "tickets",
+            "survey_responses",
+            "usage_user_daily",
+            "usage_daily",
+            "usage_feature_daily",
+            "health_scores",
+        ):
+            n = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+            print(f"  {name:<22} {n:>12,} rows")
+        events = conn.execute(select(func.sum(table("usage_daily").c.events))).scalar_one()
+        print(f"  usage events in the rollups {events:>12,}")
 
 
 def main() -> None:
