@@ -131,7 +131,6 @@ def _add_missing_indexes(store: Store) -> None:
 
 def _print_volumes(store: Store) -> None:
     from sqlalchemy import func, select
-
     from vitalsign.core.store import table
 
     with store.connect() as conn:
