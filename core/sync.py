@@ -354,8 +354,11 @@ def _retire_missing_children(
     tbl = table(child)
     for start in range(0, len(parent_ids), 500):
         chunk = parent_ids[start : start + 500]
+        # `source || ''` keeps SQLite off the primary key index for this term: without statistics
+        # it would scan every child row of the source per batch (quadratic over a full sync)
+        # instead of looking the parents up in the parent column's index.
         stmt = update(tbl).where(
-            tbl.c.source == source, tbl.c[parent_column].in_(chunk), tbl.c.deleted.is_(False)
+            tbl.c.source.concat("") == source, tbl.c[parent_column].in_(chunk), tbl.c.deleted.is_(False)
         )
         if keep:
             stmt = stmt.where(tbl.c.source_id.not_in(keep))
