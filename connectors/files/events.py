@@ -38,7 +38,7 @@ class UsageSettings(ConnectorSettings):
     record's root). Everything else is dropped so the store stays small."""
     feature_property: str | None = "feature"
     """The property whose value names the product feature used (feeds usage_feature_daily)."""
-    batch_size: int = Field(default=25_000, ge=1, le=200_000)
+    batch_size: int = Field(default=20_000, ge=1, le=200_000)
     """Events per batch: one transaction and one cursor commit each."""
 
 
@@ -389,7 +389,7 @@ class EventStream(Stream):
     table = "usage_events"
     cursor_field = "files or windows done"
     validated: ClassVar[bool] = True
-    prefetch: ClassVar[int] = 2
+    prefetch: ClassVar[int] = 1
 
     def __init__(
         self, source: UnitSource, mapper: EventMapper, *, batch_size: int, extras: Extras | None = None
