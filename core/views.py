@@ -22,6 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from .errors import StoreError
 
 __all__ = ["VIEWS", "View", "create_views", "drop_views", "view_names", "views_around_migration"]
 
@@ -391,30 +394,58 @@ def view_sql(view: View, dialect: str) -> str:
 
 
 def drop_views(conn: Connection) -> None:
-    cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+    """Drop the views, dependents first. Never CASCADE: a view an analyst built on top of ours
+    is theirs; PostgreSQL then refuses, and the error says what to drop."""
     for view in reversed(VIEWS):
-        conn.execute(text(f"DROP VIEW IF EXISTS {view.name}{cascade}"))
+        statement = text(f"DROP VIEW IF EXISTS {view.name}")
+        if conn.dialect.name != "postgresql":  # SQLite does not track what depends on a view
+            conn.execute(statement)
+            continue
+        try:
+            with conn.begin_nested():
+                conn.execute(statement)
+        except DBAPIError as exc:
+            raise StoreError(
+                f"cannot replace view {view.name}: other objects depend on it ({_first_line(exc.orig)}); "
+                f"drop them, run `vitalsign store upgrade`, then create them again"
+            ) from exc
 
 
 def create_views(conn: Connection) -> bool:
     """Create the views, or recreate them when their SQL changed; True if anything was written.
 
     In steady state (every sync calls this) nothing is written: SQLite keeps each view's SQL in
-    ``sqlite_master``, PostgreSQL gets a digest of it as the view's comment.
+    ``sqlite_master``, PostgreSQL gets a digest of it as the view's comment. PostgreSQL first
+    tries ``CREATE OR REPLACE VIEW``, which keeps views that others built on ours; only a change
+    of columns needs the drop and create that SQLite always does.
     """
     dialect = conn.dialect.name
     statements = {v.name: view_sql(v, dialect) for v in VIEWS}
-    if _current(conn) == {n: _digest(sql) for n, sql in statements.items()}:
+    current = _current(conn)
+    if current == {n: _digest(sql) for n, sql in statements.items()}:
         return False
-    if dialect == "postgresql":  # two syncs starting together must not both rebuild
-        key = zlib.crc32(b"vitalsign-views")
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    if dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(b"vitalsign-views")})
+        try:
+            with conn.begin_nested():
+                for name, sql in statements.items():
+                    if current.get(name) != _digest(sql):
+                        conn.execute(text(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)))
+                        conn.execute(text(f"COMMENT ON VIEW {name} IS 'vitalsign {_digest(sql)}'"))
+            return True
+        except DBAPIError:  # columns changed: replace is not enough
+            pass
     drop_views(conn)
     for name, sql in statements.items():
         conn.execute(text(sql))
         if dialect == "postgresql":
             conn.execute(text(f"COMMENT ON VIEW {name} IS 'vitalsign {_digest(sql)}'"))
     return True
+
+
+def _first_line(exc: BaseException | None) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _digest(sql: str) -> str:

@@ -403,3 +403,34 @@ def test_views_agree_with_the_metrics_layer(store: Store) -> None:
     nps = compute_metrics(store, ["nps", "csat", "ces"], start=Month(2025, 3), end=Month(2025, 3))
     values = {r["metric"]: r["value"] for r in nps}
     assert values == pytest.approx({"nps": 0.0, "csat": 75.0, "ces": 6.0})
+
+
+def test_an_analysts_view_on_ours_survives_a_rewrite(store: Store) -> None:
+    with store.begin() as conn:
+        conn.execute(text("CREATE VIEW my_mrr AS SELECT month, mrr FROM v_mrr_monthly"))
+        # make vitalsign believe its views are out of date (a new version with other SQL)
+        if store.dialect == "postgresql":
+            conn.execute(text("COMMENT ON VIEW v_mrr_monthly IS 'vitalsign stale'"))
+        else:
+            conn.execute(text("DROP VIEW v_nps_monthly"))
+            conn.execute(text("CREATE VIEW v_nps_monthly AS SELECT 1 AS stale"))
+    load(store)
+    with store.begin() as conn:
+        assert create_views(conn) is True
+    with store.connect() as conn:
+        rows = dict(conn.execute(text("SELECT month, mrr FROM my_mrr WHERE month = '2025-04'")).all())
+        assert float(rows["2025-04"]) == 210.0
+        assert conn.execute(text("SELECT count(*) FROM v_nps_monthly")).scalar_one() == 1
+
+
+def test_a_view_that_blocks_a_column_change_is_named(store: Store) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite does not track what depends on a view")
+    from vitalsign.core.errors import StoreError
+
+    with store.begin() as conn:
+        conn.execute(text("DROP VIEW v_nps_monthly"))
+        conn.execute(text("CREATE VIEW v_nps_monthly AS SELECT 1 AS stale"))
+        conn.execute(text("CREATE VIEW mine AS SELECT stale FROM v_nps_monthly"))
+    with pytest.raises(StoreError, match="cannot replace view v_nps_monthly: other objects depend on it"):
+        store.upgrade()
