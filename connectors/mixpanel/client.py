@@ -44,9 +44,12 @@ class MixpanelClient:
     def close(self) -> None:
         self.http.close()
 
-    def export(self, first: date, last: date) -> Iterator[tuple[int, bytes]]:
-        """``(line number, line)`` of the events of days ``first`` to ``last`` (inclusive)."""
+    def export(self, first: date, last: date, *, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(line number, line)`` of the events of days ``first`` to ``last`` (inclusive);
+        ``limit`` caps the number of events (``check`` asks for one)."""
         params: dict[str, str | int] = {"from_date": first.isoformat(), "to_date": last.isoformat()}
+        if limit is not None:
+            params["limit"] = limit
         if self.project_id is not None:
             params["project_id"] = self.project_id
         with self.http.stream("GET", "/api/2.0/export", params=params) as response:

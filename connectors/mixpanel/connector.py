@@ -75,7 +75,7 @@ class MixpanelConnector(Connector):
             require_matches(files, f"connectors.{self.name}.path", self.settings.path)
             return f"{len(files)} Mixpanel export file(s) match {self.settings.path!r}"
         day = self._today()
-        for _ in self.client.export(day, day):
+        for _ in self.client.export(day, day, limit=1):
             break
         return f"Mixpanel raw Export API at {self.settings.host}: credentials accepted"
 

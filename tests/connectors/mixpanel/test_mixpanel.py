@@ -237,3 +237,13 @@ class _Chunks:
 
     def close(self) -> None:
         pass
+
+
+def test_check_asks_for_one_event_only(tmp_path, fake):
+    mp = api_connector(tmp_path)
+    with respx.mock(base_url="https://data.mixpanel.com") as router:
+        router.get("/api/2.0/export").mock(side_effect=fake)
+        assert "credentials accepted" in mp.check()
+    [request] = fake.requests
+    assert request.url.params["limit"] == "1"
+    assert request.url.params["from_date"] == request.url.params["to_date"] == "2026-03-04"
