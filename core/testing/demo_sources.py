@@ -245,13 +245,6 @@ class StripeReplay:
         return run
 
 
-def load_stripe(fake: FakeStripe, company: Company) -> StripeReplay:
-    """The whole billing history at once (no events): what a first sync at the end would see."""
-    replay = StripeReplay(fake, company)
-    replay.run(company.end, emit=False)
-    return replay
-
-
 # ---------------------------------------------------------------- HubSpot
 
 
