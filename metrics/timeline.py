@@ -219,6 +219,7 @@ def subscription_intervals(
     only_item = items[0].source_id if len(items) == 1 else None
 
     per_item: dict[str, list[Contribution]] = {}
+    factors: dict[str | None, float] = {}
     for line in lines:
         if line.price_type == "one_time" or line.usage_type == "metered":
             continue
@@ -232,7 +233,9 @@ def subscription_intervals(
         if cutoff is not None:
             end = min(end, cutoff)
         net = (line.amount or 0) - (line.inclusive_tax_amount or 0) - (line.discount_amount or 0)
-        factor = opts.factor(line.currency, context=f"subscription {sub_id}")
+        factor = factors.get(line.currency)
+        if factor is None:
+            factor = factors[line.currency] = opts.factor(line.currency, context=f"subscription {sub_id}")
         result = line_contribution(
             net=net,
             start=start,
