@@ -87,6 +87,9 @@ class DAU(UsageMetric):
     unit = "count"
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        return list(_sql.memo(query, "dau", lambda: self._compute(conn, query)))
+
+    def _compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         ud = table("usage_daily")
         months = _sql.months_table(_sql.query_indexes(query))
         seg, join = usage_scope(conn, query, ud)
@@ -135,6 +138,9 @@ class DistinctUsers(UsageMetric):
         return {(row.idx, row.seg): int(row.users) for row in conn.execute(stmt)}
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        return list(_sql.memo(query, self.name, lambda: self._compute(conn, query)))
+
+    def _compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         found = {k: {"value": v} for k, v in self.counts(conn, query).items()}
         return _segments.monthly_rows(query, found, {"value": 0})
 
@@ -157,8 +163,11 @@ class Stickiness(UsageMetric):
     columns = ("value", "dau", "mau")
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
-        daus = {(r["period"], r.get("segment")): r["value"] for r in DAU().compute(conn, query)}
-        maus = {(r["period"], r.get("segment")): r["value"] for r in MAU().compute(conn, query)}
+        # the DAU and MAU of the same call are reused, not recomputed
+        dau_rows = _sql.memo(query, "dau", lambda: DAU().compute(conn, query))
+        mau_rows = _sql.memo(query, "mau", lambda: MAU().compute(conn, query))
+        daus = {(r["period"], r.get("segment")): r["value"] for r in dau_rows}
+        maus = {(r["period"], r.get("segment")): r["value"] for r in mau_rows}
         rows = []
         for key, mau in maus.items():
             dau = daus.get(key, 0.0)
@@ -485,7 +494,7 @@ class FeatureAdoption(UsageMetric):
             ud,
         )
         groups = {r.idx: int(r.groups) for r in conn.execute(active)}
-        used = account_filter(
+        used_q = account_filter(
             select(
                 frame.c.idx,
                 ufd.c.source,
@@ -498,7 +507,10 @@ class FeatureAdoption(UsageMetric):
             .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature),
             query,
             ufd,
-        ).subquery("used")
+        )
+        used = _sql.materialize(
+            conn, query, "feature_use", used_q, indexes=[("source", "account_key", "feature")]
+        )
         weeks = _sql.days_between(adopted.c.first_use, used.c.last_use, dialect) / 7.0
         per_feature = (
             select(used.c.idx, used.c.feature, func.count().label("accounts"), func.avg(weeks).label("weeks"))
