@@ -422,7 +422,8 @@ class AmplitudeFeed:
                 index = int(user.rsplit("-u", 1)[1])
                 email = emails[index] if index < len(emails) else f"{user}@{account.domain}"
                 lines = self.by_day.setdefault(day, [])
-                for feature in sorted(features) or [None]:
+                used: list[str | None] = [*sorted(features)] or [None]
+                for feature in used:
                     second = rng.randrange(7 * 3600, 19 * 3600)
                     hour, rest = divmod(second, 3600)
                     clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
