@@ -26,8 +26,8 @@ class Fixed(Metric):
     """A metric whose value is ``base + step * months since 2025-01`` (from 2025-01 on)."""
 
     def __init__(self, name: str, base: float, step: float, unit: str = "", **columns: float) -> None:
-        self.name = name  # type: ignore[misc]
-        self.unit = unit  # type: ignore[misc]
+        self.name = name
+        self.unit = unit
         self.base, self.step, self.extra = base, step, columns
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:

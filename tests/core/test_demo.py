@@ -8,6 +8,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -127,7 +128,7 @@ def test_demo_end_to_end(
     built: list[demo_sources.DemoSources] = []
     real_build = demo_sources.build
 
-    def keep(**kwargs):  # type: ignore[no-untyped-def]
+    def keep(**kwargs: Any) -> demo_sources.DemoSources:
         sources = real_build(**kwargs)
         built.append(sources)
         return sources

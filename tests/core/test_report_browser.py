@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from vitalsign.core.plugins import register, reset_plugin_manager
@@ -66,10 +67,10 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
-def count_colour(image: object, box: dict[str, float], color: str, tolerance: int = 6) -> int:
+def count_colour(image: Any, box: Any, color: str, tolerance: int = 6) -> int:
     """Pixels of ``color`` (within ``tolerance`` per channel) inside ``box`` of the screenshot."""
     target = _rgb(color)
-    crop = image.crop(  # type: ignore[attr-defined]
+    crop = image.crop(
         (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
     ).convert("RGB")
     colours = crop.getcolors(maxcolors=crop.width * crop.height) or []
