@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -59,6 +60,8 @@ def main() -> None:
     for name, values in phases.items():
         print(f"  {name:<17} {statistics.median(values):6.1f} s wall")
     print(f"  {'cpu':<17} {statistics.median(cpu):6.1f} s (user + system, whole run)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  {'peak memory':<17} {peak:6.0f} MB (max RSS of the process)")
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} cores, load average {load[0]:.1f}, "
