@@ -200,3 +200,14 @@ def test_report_on_every_dialect(store: Store, fake_metrics: None) -> None:
     ]
     assert report.former_red == 1
     assert report.value("mrr", fakes.MONTH) == 1500.0
+
+
+def test_report_html_to_an_unwritable_place_is_one_clear_error(
+    tmp_path: Path, no_builtin_metrics: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-folder" / "report.html"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--store", f"sqlite:///{tmp_path / 's.db'}", "report", "--html", str(target)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --html: cannot write {target}: No such file or directory"]
