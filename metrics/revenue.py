@@ -112,19 +112,20 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
     return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
 
 
-def segment_of(conn: Connection, query: MetricQuery, cp: Any) -> tuple[Any, Any]:
+def segment_of(conn: Connection, query: MetricQuery, cp: Any, by: str | None = None) -> tuple[Any, Any]:
     """``(segment expression, from-clause)`` putting each change point in its account's segment."""
-    if query.by is None:
+    by = by or query.by
+    if by is None:
         return literal("", String), cp
-    if query.by == "cohort":
+    if by == "cohort":
         return cp.c.cohort, cp
-    if query.by == "owner":
+    if by == "owner":
         owners = _sql.owner_by_account()
         return _sql.seg_or_none(owners.c.owner), cp.outerjoin(owners, owners.c.account_id == cp.c.account_id)
-    if query.by == "plan":
+    if by == "plan":
         plans = plan_by_account(conn, query)
         return _sql.seg_or_none(plans.c.plan), cp.outerjoin(plans, plans.c.acct == cp.c.acct)
-    raise ValueError(query.by)
+    raise ValueError(by)
 
 
 def account_segments(conn: Connection, query: MetricQuery) -> Subquery:
@@ -150,7 +151,7 @@ def account_segments(conn: Connection, query: MetricQuery) -> Subquery:
     raise ValueError(query.by)
 
 
-def plan_by_account(conn: Connection, query: MetricQuery) -> Subquery:
+def plan_by_account(conn: Connection, query: MetricQuery) -> Any:
     """``acct -> plan``: the product of the account's latest item started by the period's end."""
     rt, links, products = table("revenue_timeline"), table("identity_links"), table("products")
     acct = _sql.account_key(links.c.account_id, rt.c.source, rt.c.source_account_id)
@@ -178,7 +179,8 @@ def plan_by_account(conn: Connection, query: MetricQuery) -> Subquery:
         .where(rt.c.valid_from <= _sql.ts(_sql.month_end(query.end)), rt.c.mrr > 0)
         .subquery("ranked_plans")
     )
-    return select(ranked.c.acct, ranked.c.account_id, ranked.c.plan).where(ranked.c.rn == 1).subquery("plans")
+    latest = select(ranked.c.acct, ranked.c.account_id, ranked.c.plan).where(ranked.c.rn == 1)
+    return _sql.materialize(conn, query, "plans", latest, indexes=[("acct",), ("account_id",)])
 
 
 # ---------------------------------------------------------------- aggregated series
@@ -208,11 +210,12 @@ class Series:
         return self.points.get((index, seg)) or Point()
 
 
-def series(conn: Connection, query: MetricQuery, first: int) -> Series:
-    """Stocks from month ``first`` to the query's end, movements over the same months."""
+def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None = None) -> Series:
+    """Stocks from month ``first`` to the query's end, movements over the same months
+    (segmented by ``by``, default the query's ``--by``)."""
     cp = change_points(conn, query)
     end = _sql.idx(query.end)
-    seg, source = segment_of(conn, query, cp)
+    seg, source = segment_of(conn, query, cp, by=by or query.by)
     gained = (cp.c.prev <= 0) & (cp.c.level > 0)
     lost = (cp.c.prev > 0) & (cp.c.level <= 0)
     bucket = case((cp.c.idx < first, first), else_=cp.c.idx)
@@ -489,34 +492,90 @@ class NetRevenueRetention(Metric):
     def _retention(
         self, conn: Connection, query: MetricQuery, months_back: int
     ) -> tuple[dict[Any, Any], set[Any]]:
-        """Per month and segment: base MRR 12 months ago, its MRR now, and Σ min(now, then)."""
+        """Per month and segment: MRR ``months_back`` months before (base), MRR now of the same
+        accounts, and the sum of min(now, then).
+
+        Pairs of one account's change points, ``then`` valid at m - k and ``now`` valid at m,
+        hold for the months m in the overlap of their validity ranges (the one of ``then``
+        shifted by k): each pair adds its levels at the overlap's start and removes them at its
+        end, and running sums over the months give the totals (no month x account join).
+        """
         cp = change_points(conn, query)
-        then = cp.alias("then_cp")
-        now = cp.alias("now_cp")
-        months = _sql.months_table(_sql.query_indexes(query))
+        then, now = cp.alias("then_cp"), cp.alias("now_cp")
         seg, source = segment_of(conn, query, then)
-        past = months.c.idx - months_back
-        current = func.coalesce(now.c.level, 0)
-        kept = case((current < then.c.level, current), else_=then.c.level)
-        stmt = (
+        first, end, k = _sql.idx(query.start), _sql.idx(query.end), months_back
+        start_then, stop_then = then.c.idx + k, then.c.next_idx + k
+        lo = case((start_then > now.c.idx, start_then), else_=now.c.idx)
+        hi = case((stop_then < now.c.next_idx, stop_then), else_=now.c.next_idx)
+        kept = case((now.c.level < then.c.level, now.c.level), else_=then.c.level)
+        pairs = (
             select(
-                months.c.idx,
                 seg.label("seg"),
-                func.sum(then.c.level).label("base"),
-                func.sum(current).label("current"),
-                func.sum(kept).label("kept"),
+                lo.label("lo"),
+                hi.label("hi"),
+                then.c.level.label("base"),
+                now.c.level.label("current"),
+                kept.label("kept"),
             )
-            .select_from(months)
-            .join(source, and_(then.c.idx <= past, then.c.next_idx > past, then.c.level > 0))
-            .outerjoin(
-                now, and_(now.c.acct == then.c.acct, now.c.idx <= months.c.idx, now.c.next_idx > months.c.idx)
+            .select_from(
+                source.join(
+                    now, and_(now.c.acct == then.c.acct, now.c.idx < stop_then, now.c.next_idx > start_then)
+                )
             )
-            .group_by(months.c.idx, seg)
+            .where(then.c.level > 0)
+            .subquery("pairs")
+        )
+        relevant = and_(pairs.c.lo <= end, pairs.c.hi > first)
+        opened = case((pairs.c.lo < first, first), else_=pairs.c.lo)
+        starts = select(pairs.c.seg, opened.label("idx"), pairs.c.base, pairs.c.current, pairs.c.kept).where(
+            relevant
+        )
+        stops = select(
+            pairs.c.seg,
+            pairs.c.hi.label("idx"),
+            (-pairs.c.base).label("base"),
+            (-pairs.c.current).label("current"),
+            (-pairs.c.kept).label("kept"),
+        ).where(relevant, pairs.c.hi <= end)
+        both = starts.union_all(stops).subquery("pair_deltas")
+        deltas = (
+            select(
+                both.c.seg,
+                both.c.idx,
+                func.sum(both.c.base).label("base"),
+                func.sum(both.c.current).label("current"),
+                func.sum(both.c.kept).label("kept"),
+            )
+            .group_by(both.c.seg, both.c.idx)
+            .subquery("retention_deltas")
+        )
+        segs = select(deltas.c.seg).distinct().subquery("retention_segs")
+        months = _sql.months_table(range(first, end + 1))
+        grid = (
+            select(months.c.idx, segs.c.seg, deltas.c.base, deltas.c.current, deltas.c.kept)
+            .select_from(months.join(segs, true()))
+            .outerjoin(deltas, and_(deltas.c.idx == months.c.idx, deltas.c.seg == segs.c.seg))
+            .subquery("retention_grid")
+        )
+        part, order = grid.c.seg, grid.c.idx
+
+        def running(column: Any) -> Any:
+            return func.sum(func.coalesce(column, 0)).over(partition_by=part, order_by=order, rows=(None, 0))
+
+        stmt = select(
+            grid.c.idx,
+            grid.c.seg,
+            running(grid.c.base).label("base"),
+            running(grid.c.current).label("current"),
+            running(grid.c.kept).label("kept"),
         )
         found: dict[tuple[int, Any], Any] = {}
+        segments: set[Any] = set()
         for row in conn.execute(stmt):
-            found[(row.idx, row.seg)] = row
-        return found, {seg for _, seg in found}
+            segments.add(row.seg)
+            if row.base:
+                found[(row.idx, row.seg)] = row
+        return found, segments
 
 
 class NRR(NetRevenueRetention):
@@ -540,10 +599,7 @@ class CohortRetention(Metric):
     columns = ("cohort", "age", "accounts", "logo_retention", "mrr", "revenue_retention")
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
-        by_cohort = MetricQuery(
-            start=query.start, end=query.end, by="cohort", options=query.options, account_id=query.account_id
-        )
-        data = series(conn, by_cohort, _sql.idx(query.start))
+        data = series(conn, query, _sql.idx(query.start), by="cohort")
         out: list[dict[str, Any]] = []
         first, end = _sql.idx(query.start), _sql.idx(query.end)
         cohorts = sorted(int(s) for s in data.segments if s is not None and first <= int(s) <= end)
