@@ -355,3 +355,23 @@ def test_resume_after_an_object_deleted_since_restarts_the_full_read(box):
     summary = box.sync()
     assert summary.streams["customers"].rows == len(ids)
     assert any("cannot resume after cus_gone00000001" in line for line in summary.log)
+
+
+def test_the_fake_also_serves_real_http_on_loopback(sqlite_store):
+    """The adapter benchmarks and the demo use: the official client over a real socket."""
+    from vitalsign.connectors.stripe.connector import StripeConnector
+    from vitalsign.connectors.stripe.settings import StripeSettings
+    from vitalsign.core.config import Config
+    from vitalsign.core.sync import SyncEngine
+    from vitalsign.testing.fakes.stripe import FakeStripe
+
+    fake = FakeStripe(API_KEY)
+    fake.generate(customers=30, subscriptions=30, invoices=360)
+    with fake.serve() as url:
+        settings = StripeSettings.model_validate({"api_key": API_KEY, "base_url": url, "rate_limit": None})
+        connector = StripeConnector("stripe", settings)
+        summary = SyncEngine(sqlite_store, Config(path=None, store_url="")).sync_connector(connector)
+        connector.close()
+    assert summary.status == "success", summary.error
+    assert (summary.streams["customers"].rows, summary.streams["invoices"].rows) == (30, 360)
+    assert fake.count("/v1/invoices") == 4  # 360 invoices, 100 a page
