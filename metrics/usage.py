@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
     Integer,
     String,
     and_,
     case,
+    cast,
     distinct,
     func,
     literal,
@@ -39,17 +41,21 @@ def active_days(query: MetricQuery) -> int:
     return int(query.options.get("active_days", 30))
 
 
-def windows(query: MetricQuery, days: int, indexes: list[int] | None = None) -> Subquery:
-    """Per month: ``idx`` and the inclusive day window ``[day_from, day_to]`` ending the month."""
+def windows(
+    query: MetricQuery, days: int, indexes: list[int] | None = None, *, typed_for: str | None = None
+) -> Subquery:
+    """Per month: ``idx`` and the inclusive day window ``[day_from, day_to]`` ending the month.
+
+    ``typed_for="postgresql"`` casts the day literals: a temporary table's ``CREATE ... AS``
+    renders them inline, where PostgreSQL would read them as text."""
     rows = []
     for i in indexes if indexes is not None else _sql.query_indexes(query):
         end = _sql.month_end(_sql.month_at(i)).date()
+        day_from, day_to = _sql.day(end - timedelta(days=days - 1)), _sql.day(end)
+        if typed_for == "postgresql":
+            day_from, day_to = cast(day_from, Date), cast(day_to, Date)
         rows.append(
-            select(
-                literal(i, Integer).label("idx"),
-                _sql.day(end - timedelta(days=days - 1)).label("day_from"),
-                _sql.day(end).label("day_to"),
-            )
+            select(literal(i, Integer).label("idx"), day_from.label("day_from"), day_to.label("day_to"))
         )
     return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("windows")
 
@@ -483,7 +489,7 @@ class FeatureAdoption(UsageMetric):
         if not features:
             return []
         ud, ufd = table("usage_daily"), table("usage_feature_daily")
-        frame = windows(query, active_days(query))
+        frame = windows(query, active_days(query), typed_for=dialect)
         starts, adopted = first_days(conn, query)
         active = account_filter(
             select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
