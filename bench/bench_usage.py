@@ -161,6 +161,8 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
 
     if not prefetch:
         EventStream.prefetch = 0
+    elif os.environ.get("VITALSIGN_BENCH_PREFETCH"):
+        EventStream.prefetch = int(os.environ["VITALSIGN_BENCH_PREFETCH"])
     config_path = db.parent / "vitalsign.toml"
     config_path.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
