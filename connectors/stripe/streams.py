@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import orjson
 from vitalsign.core import Batch, QuarantineItem, SourceRequestError, Stream
 
 from .client import StripeApi
@@ -311,8 +312,6 @@ def _events_cursor(since: int, seen: set[str], events: list[dict[str, Any]], now
 
 
 def _dump(obj: Any) -> str:
-    import orjson
-
     try:
         return orjson.dumps(obj).decode()
     except TypeError:
