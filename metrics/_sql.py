@@ -94,8 +94,8 @@ def day(value: date) -> ColumnElement[Any]:
 
 def month_index(expr: Any, dialect: str) -> ColumnElement[int]:
     """The month index of a timestamp or date column."""
-    if dialect == "sqlite":
-        return cast(func.strftime("%Y", expr), Integer) * 12 + cast(func.strftime("%m", expr), Integer) - 1
+    if dialect == "sqlite":  # ISO text 'YYYY-MM-DD...': substr is cheaper than strftime
+        return cast(func.substr(expr, 1, 4), Integer) * 12 + cast(func.substr(expr, 6, 2), Integer) - 1
     return cast(extract("year", expr), Integer) * 12 + cast(extract("month", expr), Integer) - 1
 
 
