@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import BigInteger, Connection, and_, cast, delete, extract, func, select
 from vitalsign.core import Connector, hookimpl
 from vitalsign.core.config import Config
 from vitalsign.core.store import Store, table
@@ -94,11 +94,11 @@ def _lines(conn: Connection, source: str) -> Iterator[Any]:
             lines.c.inclusive_tax_amount,
             lines.c.quantity,
             lines.c.proration,
-            lines.c.period_start,
-            lines.c.period_end,
+            _epoch(conn, lines.c.period_start).label("period_start"),
+            _epoch(conn, lines.c.period_end).label("period_end"),
             inv.c.status.label("invoice_status"),
-            inv.c.due_date,
-            inv.c.created_at.label("invoice_created"),
+            _epoch(conn, inv.c.due_date).label("due_date"),
+            _epoch(conn, inv.c.created_at).label("invoice_created"),
             inv.c.source_account_id.label("invoice_customer"),
             price.c.type.label("price_type"),
             price.c.recurring_interval,
@@ -143,17 +143,25 @@ def _subscriptions(conn: Connection, source: str) -> Iterator[Any]:
             sub.c.source_id.label("key"),
             sub.c.source_account_id,
             sub.c.status,
-            sub.c.canceled_at,
-            sub.c.ended_at,
+            _epoch(conn, sub.c.canceled_at).label("canceled_at"),
+            _epoch(conn, sub.c.ended_at).label("ended_at"),
             sub.c.cancel_at_period_end,
             sub.c.cancel_at,
-            sub.c.current_period_end,
+            _epoch(conn, sub.c.current_period_end).label("current_period_end"),
         )
         .where(sub.c.source == source)
         .order_by(_binary(conn, sub.c.source_id))
         .execution_options(yield_per=5_000)
     )
     yield from conn.execute(stmt)
+
+
+def _epoch(conn: Connection, column: Any) -> Any:
+    """A timestamp column as Unix seconds computed by the database: the builder only compares
+    and subtracts times, and skipping a datetime object per value halves the cost of the read."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)
 
 
 def _binary(conn: Connection, column: Any) -> Any:
@@ -189,8 +197,10 @@ class _Sub:
     current_period_end: int | None
 
 
-def _ts(value: datetime | None) -> int | None:
-    return int(value.timestamp()) if value is not None else None
+def _ts(value: datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return int(value.timestamp())
 
 
 def subscription_intervals(
