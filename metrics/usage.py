@@ -476,7 +476,7 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
 class FeatureAdoption(UsageMetric):
     name = "feature_adoption"
     description = (
-        "Per key feature: accounts using it in the month, adoption rate, days from account "
+        "Per key feature: accounts using it in the last 30 days, adoption rate, days from account "
         "start to first use, weeks of use since; row '(all)': breadth = mean share of key features used."
     )
     unit = "percent"
@@ -489,42 +489,28 @@ class FeatureAdoption(UsageMetric):
         if not features:
             return []
         ud, ufd = table("usage_daily"), table("usage_feature_daily")
+        frame = windows(query, active_days(query), typed_for=dialect)
         starts, adopted = first_days(conn, query)
-        # calendar months, bucketed in one pass over the rollups (no window join per month)
-        first, last = _sql.month_start(query.start).date(), _sql.month_end(query.end).date()
-        month = _sql.month_index(ud.c.day, dialect)
         active = account_filter(
-            select(
-                month.label("idx"),
-                func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"),
-            )
-            .where(
-                ud.c.day >= _sql.day(first),
-                ud.c.day <= _sql.day(last),
-                ud.c.account_key != "",
-                ud.c.active_users > 0,
-            )
-            .group_by(month),
+            select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
+            .select_from(frame.join(ud, and_(ud.c.day >= frame.c.day_from, ud.c.day <= frame.c.day_to)))
+            .where(ud.c.account_key != "", ud.c.active_users > 0)
+            .group_by(frame.c.idx),
             query,
             ud,
         )
         groups = {r.idx: int(r.groups) for r in conn.execute(active)}
-        feature_month = _sql.month_index(ufd.c.day, dialect)
         used_q = account_filter(
             select(
-                feature_month.label("idx"),
+                frame.c.idx,
                 ufd.c.source,
                 ufd.c.account_key,
                 ufd.c.feature,
                 func.max(ufd.c.day).label("last_use"),
             )
-            .where(
-                ufd.c.day >= _sql.day(first),
-                ufd.c.day <= _sql.day(last),
-                ufd.c.account_key != "",
-                ufd.c.feature.in_(features),
-            )
-            .group_by(feature_month, ufd.c.source, ufd.c.account_key, ufd.c.feature),
+            .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
+            .where(ufd.c.account_key != "", ufd.c.feature.in_(features))
+            .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature),
             query,
             ufd,
         )
@@ -547,6 +533,7 @@ class FeatureAdoption(UsageMetric):
             .group_by(used.c.idx, used.c.feature)
         )
         breadth = select(used.c.idx, func.count().label("uses")).group_by(used.c.idx)
+        first, last = _sql.month_start(query.start).date(), _sql.month_end(query.end).date()
         adoption_days = (
             select(
                 _sql.month_index(adopted.c.first_use, dialect).label("idx"),
