@@ -121,9 +121,18 @@ def measure(path: Path, account_runs: int) -> None:
 
 
 def _add_missing_indexes(store: Store) -> None:
-    """A store cached by an older build of the same schema revision gets the current indexes."""
+    """A store cached by an older build of the same schema revision gets the current indexes
+    (and loses the ones the models no longer declare)."""
     from sqlmodel import SQLModel
 
+    declared = {index.name for tbl in SQLModel.metadata.tables.values() for index in tbl.indexes}
+    with store.begin() as conn:
+        present = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'"
+        )
+        for (name,) in present.all():
+            if name not in declared:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
     for tbl in SQLModel.metadata.tables.values():
         for index in tbl.indexes:
             index.create(store.engine, checkfirst=True)

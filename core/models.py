@@ -272,7 +272,8 @@ class UsageUserDaily(SQLModel, table=True):
     """Rollup maintained during ingest: events per user per account per day."""
 
     __tablename__ = "usage_user_daily"
-    __table_args__ = (Index("ix_usage_user_daily_day", "day"),)  # metric windows by day
+    # metric windows range-scan by day; covering, so they never read the table rows
+    __table_args__ = (Index("ix_usage_user_daily_window", "day", "source", "account_key", "user_id"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)
@@ -285,7 +286,7 @@ class UsageDaily(SQLModel, table=True):
     """Rollup maintained during ingest: active users and events per account per day."""
 
     __tablename__ = "usage_daily"
-    __table_args__ = (Index("ix_usage_daily_day", "day"),)
+    __table_args__ = (Index("ix_usage_daily_window", "day", "source", "account_key", "active_users"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)
@@ -298,7 +299,7 @@ class UsageFeatureDaily(SQLModel, table=True):
     """Rollup maintained during ingest: events per configured feature per account per day."""
 
     __tablename__ = "usage_feature_daily"
-    __table_args__ = (Index("ix_usage_feature_daily_day", "day"),)
+    __table_args__ = (Index("ix_usage_feature_daily_window", "day", "source", "account_key", "feature"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:37:14.496278
+Create Date: 2026-11-23 16:05:30.806763
 """
 
 from collections.abc import Sequence
@@ -419,7 +419,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "account_key", "day"),
     )
     with op.batch_alter_table("usage_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_daily_day", ["day"], unique=False)
+        batch_op.create_index(
+            "ix_usage_daily_window", ["day", "source", "account_key", "active_users"], unique=False
+        )
 
     op.create_table(
         "usage_events",
@@ -448,7 +450,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "account_key", "day", "feature"),
     )
     with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_feature_daily_day", ["day"], unique=False)
+        batch_op.create_index(
+            "ix_usage_feature_daily_window", ["day", "source", "account_key", "feature"], unique=False
+        )
 
     op.create_table(
         "usage_user_daily",
@@ -460,7 +464,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "account_key", "day", "user_id"),
     )
     with op.batch_alter_table("usage_user_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_user_daily_day", ["day"], unique=False)
+        batch_op.create_index(
+            "ix_usage_user_daily_window", ["day", "source", "account_key", "user_id"], unique=False
+        )
 
     op.create_table(
         "identity_links",
@@ -489,16 +495,16 @@ def downgrade() -> None:
 
     op.drop_table("identity_links")
     with op.batch_alter_table("usage_user_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_user_daily_day")
+        batch_op.drop_index("ix_usage_user_daily_window")
 
     op.drop_table("usage_user_daily")
     with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_feature_daily_day")
+        batch_op.drop_index("ix_usage_feature_daily_window")
 
     op.drop_table("usage_feature_daily")
     op.drop_table("usage_events")
     with op.batch_alter_table("usage_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_daily_day")
+        batch_op.drop_index("ix_usage_daily_window")
 
     op.drop_table("usage_daily")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
