@@ -161,12 +161,17 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
 
     if not prefetch:
         EventStream.prefetch = 0
-    elif os.environ.get("VITALSIGN_BENCH_PREFETCH"):
+    elif os.environ.get("VITALSIGN_BENCH_PREFETCH"):  # A/B runs: read-ahead depth, batch size
         EventStream.prefetch = int(os.environ["VITALSIGN_BENCH_PREFETCH"])
     config_path = db.parent / "vitalsign.toml"
     config_path.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
         'account_key = "groups.company"\nproperties = ["feature"]\n'
+        + (
+            f"batch_size = {os.environ['VITALSIGN_BENCH_BATCH']}\n"
+            if os.environ.get("VITALSIGN_BENCH_BATCH")
+            else ""
+        )
     )
     config = load_config(config_path)
     store = Store(config.store_url)
