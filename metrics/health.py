@@ -167,8 +167,11 @@ class NPSComponent(ThresholdComponent):
         self, conn: Connection, at: datetime, account_ids: Sequence[int] | None, options: Mapping[str, Any]
     ) -> dict[int, tuple[float, str]]:
         days = int(options.get("nps_window_days", 180))
-        sr, companies = table("survey_responses"), linked("company", account_ids)
+        sr, contacts = table("survey_responses"), table("contacts")
+        companies = linked("company", account_ids)
         score = (sr.c.score - sr.c.scale_min) * 10.0 / (sr.c.scale_max - sr.c.scale_min)
+        # an answer belongs to its company, or (HubSpot leaves the company empty) to its contact's
+        company = func.coalesce(sr.c.source_account_id, contacts.c.source_account_id)
         stmt = (
             select(
                 companies.c.account_id,
@@ -177,11 +180,16 @@ class NPSComponent(ThresholdComponent):
                 func.sum(case((score <= 6 + 1e-9, 1), else_=0)).label("d"),
             )
             .select_from(
-                companies.join(
-                    sr,
+                sr.outerjoin(
+                    contacts,
                     and_(
-                        sr.c.source == companies.c.source, sr.c.source_account_id == companies.c.external_id
+                        sr.c.source_account_id.is_(None),
+                        contacts.c.source == sr.c.source,
+                        contacts.c.source_id == sr.c.contact_id,
                     ),
+                ).join(
+                    companies,
+                    and_(companies.c.source == sr.c.source, companies.c.external_id == company),
                 )
             )
             .where(

@@ -187,3 +187,39 @@ def test_health_cli_explain_json_and_metrics_json(data, tmp_path, monkeypatch):
         ],
     )
     assert orjson.loads(history.stdout)[0]["accounts"] == 2
+
+
+def test_nps_component_counts_answers_through_the_contacts_company(data):
+    """HubSpot leaves a survey answer's company empty: it belongs to its contact's company."""
+    data.account(1, "Acme", company="co1")
+    data.account(2, "Other", company="co2")
+    data.insert(
+        "contacts",
+        [
+            {"source": "hubspot", "source_id": "ct1", "source_account_id": "co1"},
+            {"source": "hubspot", "source_id": "ct2", "source_account_id": "co2"},
+        ],
+    )
+    answers = [("ct1", None, 10), ("ct1", None, 9), ("ct2", None, 0), (None, "co1", 0), ("ct2", "co1", 8)]
+    data.insert(
+        "survey_responses",
+        [
+            {
+                "source_id": f"s{i}",
+                "kind": "nps",
+                "score": score,
+                "submitted_at": at(2026, 3, 1),
+                "contact_id": contact,
+                "source_account_id": company,
+            }
+            for i, (contact, company, score) in enumerate(answers)
+        ],
+    )
+    with data.store.connect() as conn:
+        results = {r.account_id: r for r in compute_health(conn, Month(2026, 3))}
+        [one] = compute_health(conn, Month(2026, 3), account_ids=[1])
+    nps = {a: next(c for c in r.components if c["name"] == "nps") for a, r in results.items()}
+    # Acme: 10 and 9 through its contact, 0 and 8 (a company set on the answer wins) directly
+    assert (nps[1]["input"], nps[1]["detail"]) == (25.0, "2 promoters, 1 passives, 1 detractors in 180 days")
+    assert nps[2]["input"] == -100.0
+    assert next(c for c in one.components if c["name"] == "nps")["input"] == 25.0
