@@ -373,9 +373,12 @@ class HealthScore(SQLModel, table=True):
     """Health score history: one row per account per month."""
 
     __tablename__ = "health_scores"
+    # monthly reads (the health_score metric, the report) aggregate one month across all accounts:
+    # covering, so they never read the rows and their components JSON
+    __table_args__ = (Index("ix_health_scores_period_band", "period", "band", "score"),)
 
     account_id: int = Field(primary_key=True)
-    period: str = Field(primary_key=True, max_length=7, index=True)  # YYYY-MM; indexed for monthly reads
+    period: str = Field(primary_key=True, max_length=7)  # YYYY-MM
     score: float
     band: str = Field(max_length=8)  # red | yellow | green
     components: list[dict[str, Any]] | None = _json()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:05:30.806763
+Create Date: 2026-11-23 16:11:53.457186
 """
 
 from collections.abc import Sequence
@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "period"),
     )
     with op.batch_alter_table("health_scores", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_health_scores_period"), ["period"], unique=False)
+        batch_op.create_index("ix_health_scores_period_band", ["period", "band", "score"], unique=False)
 
     op.create_table(
         "invoice_lines",
@@ -562,7 +562,7 @@ def downgrade() -> None:
 
     op.drop_table("invoice_lines")
     with op.batch_alter_table("health_scores", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_health_scores_period"))
+        batch_op.drop_index("ix_health_scores_period_band")
 
     op.drop_table("health_scores")
     op.drop_table("coupons")
