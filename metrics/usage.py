@@ -77,9 +77,25 @@ def account_filter(stmt: Any, query: MetricQuery, tbl: Any) -> Any:
     return stmt
 
 
-def user_key(tbl: Any) -> Any:
-    sep = literal("\x1f", String)
-    return tbl.c.source + sep + tbl.c.account_key + sep + tbl.c.user_id
+def users_by_group(query: MetricQuery, idx_col: Any, lo: Any, hi: Any, frame: Any) -> Subquery:
+    """``(idx, source, account_key, users)``: distinct users of each group in each window.
+
+    A user is a user of one group, so the users of a set of groups (an account, a segment, the
+    product) are the sum of these counts: cheaper than a distinct count of concatenated keys,
+    and links are looked up once per group and window instead of once per user-day."""
+    uud = table("usage_user_daily")
+    return account_filter(
+        select(
+            idx_col.label("idx"),
+            uud.c.source,
+            uud.c.account_key,
+            func.count(distinct(uud.c.user_id)).label("users"),
+        )
+        .select_from(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi)))
+        .group_by(idx_col, uud.c.source, uud.c.account_key),
+        query,
+        uud,
+    ).subquery("group_users")
 
 
 class UsageMetric(Metric):
@@ -125,8 +141,6 @@ class DistinctUsers(UsageMetric):
     days: int | None = None  # None: the calendar month
 
     def counts(self, conn: Connection, query: MetricQuery) -> dict[tuple[int, Any], int]:
-        uud = table("usage_user_daily")
-        seg, join = usage_scope(conn, query, uud)
         if self.days is None:
             months = _sql.months_table(_sql.query_indexes(query))
             idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
@@ -134,12 +148,12 @@ class DistinctUsers(UsageMetric):
         else:
             frame = windows(query, self.days)
             idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
-        stmt = account_filter(
-            select(idx_col, seg.label("seg"), func.count(distinct(user_key(uud))).label("users"))
-            .select_from(join(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi))))
-            .group_by(idx_col, seg),
-            query,
-            uud,
+        groups = users_by_group(query, idx_col, lo, hi, frame)
+        seg, join = usage_scope(conn, query, groups)
+        stmt = (
+            select(groups.c.idx, seg.label("seg"), func.sum(groups.c.users).label("users"))
+            .select_from(join(groups))
+            .group_by(groups.c.idx, seg)
         )
         return {(row.idx, row.seg): int(row.users) for row in conn.execute(stmt)}
 
@@ -272,21 +286,22 @@ def seat_rows(conn: Connection, query: MetricQuery) -> Any:
 
 def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
     """``(idx, account_id, users)``: distinct users of the account's groups in each window."""
-    uud, links = table("usage_user_daily"), table("identity_links")
+    links = table("identity_links")
+    groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
     return (
-        select(frame.c.idx, links.c.account_id, func.count(distinct(user_key(uud))).label("users"))
+        select(groups.c.idx, links.c.account_id, func.sum(groups.c.users).label("users"))
         .select_from(
-            frame.join(uud, and_(uud.c.day >= frame.c.day_from, uud.c.day <= frame.c.day_to)).join(
+            groups.join(
                 links,
                 and_(
-                    links.c.source == uud.c.source,
+                    links.c.source == groups.c.source,
                     links.c.source_kind == "group",
-                    links.c.external_id == uud.c.account_key,
+                    links.c.external_id == groups.c.account_key,
                 ),
             )
         )
         .where(links.c.account_id.is_not(None))
-        .group_by(frame.c.idx, links.c.account_id)
+        .group_by(groups.c.idx, links.c.account_id)
     )
 
 
