@@ -454,12 +454,13 @@ class LicenseUtilization(UsageMetric):
 
 
 def key_features(conn: Connection, query: MetricQuery) -> list[str]:
-    """``[metrics] key_features``, else every feature the rollup has seen."""
+    """``[metrics] key_features``, else every feature the rollup has seen (looked up once per call)."""
     configured = query.options.get("key_features")
     if configured:
         return [str(f) for f in configured]
     ufd = table("usage_feature_daily")
-    return [f for (f,) in conn.execute(select(ufd.c.feature).distinct().order_by(ufd.c.feature))]
+    stmt = select(ufd.c.feature).distinct().order_by(ufd.c.feature)
+    return list(_sql.memo(query, "key_features", lambda: [f for (f,) in conn.execute(stmt)]))
 
 
 def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
@@ -568,7 +569,7 @@ class FeatureAdoption(UsageMetric):
             )
             .subquery("adoption_days")
         )
-        medians = _sql.percentile_rows(adoption_days, "days", ["idx", "feature"], [("median", 50)])
+        medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
         uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
         to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
         spread = {r.idx: int(r.uses) for r in conn.execute(breadth)}
@@ -660,7 +661,7 @@ class TimeToMilestone(UsageMetric):
             )
             .subquery("milestone_days")
         )
-        stmt = _sql.percentile_rows(days, "days", ["idx", "seg"], [("median", 50)])
+        stmt = _sql.percentile_rows_repeated(days, "days", ["idx", "seg"], [("median", 50)])
         found = {
             (r.idx, r.seg): {
                 "value": round(float(r.median), 2),
