@@ -231,7 +231,7 @@ def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None =
         .select_from(source)
         .where(cp.c.idx <= end)
         .group_by(seg, bucket)
-        .subquery("seg_deltas")
+        .cte("seg_deltas")  # read twice (segments, grid): a CTE is computed once
     )
     segs = select(deltas.c.seg).distinct().subquery("segs")
     months = _sql.months_table(range(first, end + 1))
@@ -549,7 +549,7 @@ class NetRevenueRetention(Metric):
                 func.sum(both.c.kept).label("kept"),
             )
             .group_by(both.c.seg, both.c.idx)
-            .subquery("retention_deltas")
+            .cte("retention_deltas")  # read twice (segments, grid): a CTE is computed once
         )
         segs = select(deltas.c.seg).distinct().subquery("retention_segs")
         months = _sql.months_table(range(first, end + 1))
