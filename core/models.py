@@ -73,7 +73,7 @@ class Contact(SourceRecord, table=True):
 
     email: str | None = Field(default=None, index=True)
     name: str | None = None
-    source_account_id: str | None = None
+    source_account_id: str | None = Field(default=None, index=True)  # a company's contacts (health NPS)
     created_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
 
@@ -248,7 +248,7 @@ class SurveyResponse(SourceRecord, table=True):
     scale_min: float
     scale_max: float
     submitted_at: datetime | None = _ts(index=True)
-    contact_id: str | None = None
+    contact_id: str | None = Field(default=None, index=True)  # answers without a company (HubSpot)
     ticket_id: str | None = None
     source_account_id: str | None = Field(default=None, index=True)  # per-account NPS (health)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, union_all
 from vitalsign.core.metric import ComponentScore, HealthComponent, Metric, MetricQuery, Month
 from vitalsign.core.registry import health_components
 from vitalsign.core.store import table, upsert
@@ -170,37 +170,54 @@ class NPSComponent(ThresholdComponent):
         sr, contacts = table("survey_responses"), table("contacts")
         companies = linked("company", account_ids)
         score = (sr.c.score - sr.c.scale_min) * 10.0 / (sr.c.scale_max - sr.c.scale_min)
-        # an answer belongs to its company, or (HubSpot leaves the company empty) to its contact's
-        company = func.coalesce(sr.c.source_account_id, contacts.c.source_account_id)
-        stmt = (
-            select(
-                companies.c.account_id,
-                func.count().label("n"),
-                func.sum(case((score >= 9 - 1e-9, 1), else_=0)).label("p"),
-                func.sum(case((score <= 6 + 1e-9, 1), else_=0)).label("d"),
-            )
+        answered = and_(
+            sr.c.kind == "nps",
+            sr.c.deleted.is_(False),
+            sr.c.scale_max > sr.c.scale_min,
+            sr.c.submitted_at <= _sql.ts(at),
+            sr.c.submitted_at > _sql.ts(at - timedelta(days=days)),
+        )
+        # an answer belongs to its company or (HubSpot leaves that empty) to its contact's company:
+        # two indexed paths from the companies, so one account's drill-down reads its rows only
+        direct = (
+            select(companies.c.account_id, score.label("score"))
             .select_from(
-                sr.outerjoin(
-                    contacts,
+                companies.join(
+                    sr,
                     and_(
-                        sr.c.source_account_id.is_(None),
-                        contacts.c.source == sr.c.source,
-                        contacts.c.source_id == sr.c.contact_id,
+                        sr.c.source == companies.c.source, sr.c.source_account_id == companies.c.external_id
                     ),
-                ).join(
-                    companies,
-                    and_(companies.c.source == sr.c.source, companies.c.external_id == company),
                 )
             )
-            .where(
-                sr.c.kind == "nps",
-                sr.c.deleted.is_(False),
-                sr.c.scale_max > sr.c.scale_min,
-                sr.c.submitted_at <= _sql.ts(at),
-                sr.c.submitted_at > _sql.ts(at - timedelta(days=days)),
-            )
-            .group_by(companies.c.account_id)
+            .where(answered)
         )
+        through_contact = (
+            select(companies.c.account_id, score.label("score"))
+            .select_from(
+                companies.join(
+                    contacts,
+                    and_(
+                        contacts.c.source == companies.c.source,
+                        contacts.c.source_account_id == companies.c.external_id,
+                    ),
+                ).join(
+                    sr,
+                    and_(
+                        sr.c.source == contacts.c.source,
+                        sr.c.contact_id == contacts.c.source_id,
+                        sr.c.source_account_id.is_(None),
+                    ),
+                )
+            )
+            .where(answered)
+        )
+        answers = union_all(direct, through_contact).subquery("nps_answers")
+        stmt = select(
+            answers.c.account_id,
+            func.count().label("n"),
+            func.sum(case((answers.c.score >= 9 - 1e-9, 1), else_=0)).label("p"),
+            func.sum(case((answers.c.score <= 6 + 1e-9, 1), else_=0)).label("d"),
+        ).group_by(answers.c.account_id)
         return {
             r.account_id: (
                 100.0 * (int(r.p) - int(r.d)) / int(r.n),

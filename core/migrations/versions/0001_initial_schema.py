@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:11:53.457186
+Create Date: 2026-11-23 16:23:26.339716
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contacts_email"), ["email"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_contacts_source_account_id"), ["source_account_id"], unique=False
+        )
 
     op.create_table(
         "coupons",
@@ -331,6 +334,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "source_id"),
     )
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_survey_responses_contact_id"), ["contact_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_survey_responses_source_account_id"), ["source_account_id"], unique=False
         )
@@ -522,6 +526,7 @@ def downgrade() -> None:
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_survey_responses_submitted_at"))
         batch_op.drop_index(batch_op.f("ix_survey_responses_source_account_id"))
+        batch_op.drop_index(batch_op.f("ix_survey_responses_contact_id"))
 
     op.drop_table("survey_responses")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
@@ -567,6 +572,7 @@ def downgrade() -> None:
     op.drop_table("health_scores")
     op.drop_table("coupons")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contacts_source_account_id"))
         batch_op.drop_index(batch_op.f("ix_contacts_email"))
 
     op.drop_table("contacts")
