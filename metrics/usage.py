@@ -376,30 +376,42 @@ class LicenseUtilization(UsageMetric):
 
     def _totals(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         """The same figures without a dense month x account join: users are summed over the
-        (month, account) pairs that have usage and seats; seats and accounts with seats come
-        from running sums of per-account seat changes."""
+        (month, group) pairs that have usage and whose account has seats (a group belongs to one
+        account, so no per-account grouping is needed); seats and accounts with seats come from
+        running sums of per-account seat changes."""
         indexes = _sql.query_indexes(query)
         first, end = indexes[0], indexes[-1]
         seats = seat_rows(conn, query)
-        users_q = active_users_by_account(query, utilization_frame(query, indexes))
-        if query.account_id is not None:
-            users_q = users_q.where(table("identity_links").c.account_id == query.account_id)
-        users = users_q.subquery("users")
+        frame = utilization_frame(query, indexes)
+        groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
+        links = table("identity_links")
         has_seats = (
             select(seats.c.account_id)
             .where(
-                seats.c.account_id == users.c.account_id, seats.c.fi <= users.c.idx, seats.c.ei > users.c.idx
+                seats.c.account_id == links.c.account_id,
+                seats.c.fi <= groups.c.idx,
+                seats.c.ei > groups.c.idx,
             )
             .exists()
         )
-        active = {
-            r.idx: int(r.users)
-            for r in conn.execute(
-                select(users.c.idx, func.sum(users.c.users).label("users"))
-                .where(has_seats)
-                .group_by(users.c.idx)
+        users = (
+            select(groups.c.idx, func.sum(groups.c.users).label("users"))
+            .select_from(
+                groups.join(
+                    links,
+                    and_(
+                        links.c.source == groups.c.source,
+                        links.c.source_kind == "group",
+                        links.c.external_id == groups.c.account_key,
+                    ),
+                )
             )
-        }
+            .where(links.c.account_id.is_not(None), has_seats)
+            .group_by(groups.c.idx)
+        )
+        if query.account_id is not None:
+            users = users.where(links.c.account_id == query.account_id)
+        active = {r.idx: int(r.users) for r in conn.execute(users)}
         starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
         stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
             seats.c.ei <= end
