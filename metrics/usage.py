@@ -542,9 +542,7 @@ class FeatureAdoption(UsageMetric):
             query,
             ufd,
         )
-        used = _sql.materialize(
-            conn, query, "feature_use", used_q, indexes=[("source", "account_key", "feature")]
-        )
+        used = used_q.subquery("feature_use")  # read once: joined to the indexed first uses
         weeks = _sql.days_between(adopted.c.first_use, used.c.last_use, dialect) / 7.0
         per_feature = (
             select(used.c.idx, used.c.feature, func.count().label("accounts"), func.avg(weeks).label("weeks"))
@@ -560,7 +558,6 @@ class FeatureAdoption(UsageMetric):
             )
             .group_by(used.c.idx, used.c.feature)
         )
-        breadth = select(used.c.idx, func.count().label("uses")).group_by(used.c.idx)
         first, last = _sql.month_start(query.start).date(), _sql.month_end(query.end).date()
         adoption_days = (
             select(
@@ -584,7 +581,10 @@ class FeatureAdoption(UsageMetric):
         medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
         uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
         to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
-        spread = {r.idx: int(r.uses) for r in conn.execute(breadth)}
+        # every use has a first use: the (month, group, feature) uses are the per-feature counts
+        spread: dict[int, int] = {}
+        for i, _feature in uses:
+            spread[i] = spread.get(i, 0) + int(uses[(i, _feature)].accounts)
         rows: list[dict[str, Any]] = []
         for i in _sql.query_indexes(query):
             n = groups.get(i, 0)
