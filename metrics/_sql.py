@@ -158,6 +158,8 @@ def percentile_rows(
 
     ``fractions`` are ``(column_name, percent)``; the ranks come from window functions and the
     interpolation uses integer arithmetic only, so the statement is the same on both databases.
+    Both windows share one ordering (one sort), and only the rows at the ranks interpolated
+    reach the final grouping.
     """
     cols = [sub.c[g] for g in groups]
     v = sub.c[value]
@@ -165,12 +167,14 @@ def percentile_rows(
         *cols,
         v.label("v"),
         func.row_number().over(partition_by=cols, order_by=v).label("rn"),
-        func.count().over(partition_by=cols).label("n"),
+        func.count().over(partition_by=cols, order_by=v, rows=(None, None)).label("n"),
     ).subquery("ranked")
+    needed = []
     outs = []
     for label, pct in fractions:
         lo = 1 + (ranked.c.n - 1) * pct // 100
         frac = cast((ranked.c.n - 1) * pct % 100, Float) / 100.0
+        needed += [ranked.c.rn == lo, ranked.c.rn == lo + 1]
         outs.append(
             func.sum(
                 case(
@@ -181,7 +185,7 @@ def percentile_rows(
             ).label(label)
         )
     rcols = [ranked.c[g] for g in groups]
-    return select(*rcols, func.max(ranked.c.n).label("n"), *outs).group_by(*rcols)
+    return select(*rcols, func.max(ranked.c.n).label("n"), *outs).where(or_(*needed)).group_by(*rcols)
 
 
 def percentile_rows_repeated(
@@ -204,11 +208,13 @@ def percentile_rows_repeated(
         ).label("cum"),
         cast(func.sum(counted.c.c).over(partition_by=ccols), Integer).label("n"),
     ).subquery("ranked")
+    needed = []
     outs = []
     for label, pct in fractions:
         lo = 1 + (ranked.c.n - 1) * pct // 100
         frac = cast((ranked.c.n - 1) * pct % 100, Float) / 100.0
         first = ranked.c.cum - ranked.c.c  # ranks first..cum hold this value (first exclusive)
+        needed += [and_(first < lo, lo <= ranked.c.cum), and_(first < lo + 1, lo + 1 <= ranked.c.cum)]
         outs.append(
             (
                 func.sum(case((and_(first < lo, lo <= ranked.c.cum), ranked.c.v * (1.0 - frac)), else_=0.0))
@@ -216,7 +222,7 @@ def percentile_rows_repeated(
             ).label(label)
         )
     rcols = [ranked.c[g] for g in groups]
-    return select(*rcols, func.max(ranked.c.n).label("n"), *outs).group_by(*rcols)
+    return select(*rcols, func.max(ranked.c.n).label("n"), *outs).where(or_(*needed)).group_by(*rcols)
 
 
 # ---------------------------------------------------------------- temporary tables per query
