@@ -206,7 +206,9 @@ def percentile_rows_repeated(
         cast(
             func.sum(counted.c.c).over(partition_by=ccols, order_by=counted.c.v, rows=(None, 0)), Integer
         ).label("cum"),
-        cast(func.sum(counted.c.c).over(partition_by=ccols), Integer).label("n"),
+        cast(
+            func.sum(counted.c.c).over(partition_by=ccols, order_by=counted.c.v, rows=(None, None)), Integer
+        ).label("n"),
     ).subquery("ranked")
     needed = []
     outs = []

@@ -495,9 +495,7 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
     )
     return (
         _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")]),
-        _sql.materialize(
-            conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature"), ("first_use",)]
-        ),
+        _sql.materialize(conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature")]),
     )
 
 
@@ -558,7 +556,6 @@ class FeatureAdoption(UsageMetric):
             )
             .group_by(used.c.idx, used.c.feature)
         )
-        first, last = _sql.month_start(query.start).date(), _sql.month_end(query.end).date()
         adoption_days = (
             select(
                 _sql.month_index(adopted.c.first_use, dialect).label("idx"),
@@ -573,8 +570,11 @@ class FeatureAdoption(UsageMetric):
             )
             .where(
                 adopted.c.feature.in_(features),
-                adopted.c.first_use >= _sql.day(first),
-                adopted.c.first_use <= _sql.day(last),
+                # on the month index, not the indexed day: a long period is most of the rows, and
+                # a scan beats an index range with a row lookup each
+                _sql.month_index(adopted.c.first_use, dialect).between(
+                    _sql.idx(query.start), _sql.idx(query.end)
+                ),
             )
             .subquery("adoption_days")
         )
