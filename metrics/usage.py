@@ -92,6 +92,7 @@ def users_by_group(query: MetricQuery, idx_col: Any, lo: Any, hi: Any, frame: An
             func.count(distinct(uud.c.user_id)).label("users"),
         )
         .select_from(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi)))
+        .where(uud.c.user_id != "")  # anonymous events roll up under "": not a user
         .group_by(idx_col, uud.c.source, uud.c.account_key),
         query,
         uud,

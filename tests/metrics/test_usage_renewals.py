@@ -52,6 +52,15 @@ def test_dau_wau_mau_stickiness(data):
     assert row["value"] == round(100 * round(39 / 31, 2) / 3, 2)
 
 
+def test_anonymous_events_are_not_a_user(data):
+    """Anonymous events roll up under user "" (core/usage.py): they must not count as a user."""
+    data.account(1, group="g1", owner=None)
+    data.usage("g1", date(2026, 3, 2), ["u1", ""])
+    data.usage("g1", date(2026, 3, 3), [""])
+    assert data.value("mau", "2026-03") == 1
+    assert data.value("wau", "2026-03") == 0
+
+
 def test_feature_adoption_and_milestone(data):
     data.account(1, group="g1")
     data.account(2, group="g2")
