@@ -166,9 +166,7 @@ class SyncEngine:
         self, source: str, stream: Stream, batch: Batch, summary: RunSummary, stats: StreamStats
     ) -> None:
         now = utcnow()
-        rows, bad = validate_records(
-            stream.table, batch.records, source, now, trusted=stream.validated
-        )
+        rows, bad = validate_records(stream.table, batch.records, source, now, trusted=stream.validated)
         quarantined = [*batch.quarantine, *bad]
         with self.store.begin() as conn:
             written = writer_for(stream.table)(self.store, conn, stream.table, rows)
