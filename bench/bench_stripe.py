@@ -35,8 +35,9 @@ from vitalsign.core.config import Config
 from vitalsign.core.store import Store, table
 from vitalsign.core.sync import SyncEngine
 from vitalsign.metrics.timeline import rebuild_timeline
+from vitalsign.testing.fakes.stripe import fake_api_key
 
-KEY = "sk_test_vitalsign_bench_0000000000"
+KEY = fake_api_key("bench")
 
 
 def machine() -> str:

@@ -34,9 +34,6 @@ from .sync import Progress, RunSummary, SyncEngine
 DEFAULT_DEMO_STORE = "sqlite:///vitalsign-demo.db"
 STRIPE_KEY_ENV = "VITALSIGN_DEMO_STRIPE_KEY"
 HUBSPOT_TOKEN_ENV = "VITALSIGN_DEMO_HUBSPOT_TOKEN"
-# Fake credentials for the fakes: they only unlock the in-process loopback servers.
-STRIPE_KEY = "sk_test_vitalsign_demo_0000000000"
-HUBSPOT_TOKEN = "pat-demo-vitalsign-0000-0000"
 
 
 @dataclass

@@ -30,7 +30,7 @@ from vitalsign.core.metric import Month
 from . import demo_company, synthetic
 from .demo_company import DAY, OWNERS, Account, Company, Stint
 from .fakes.hubspot import FakeHubSpot, iso
-from .fakes.stripe import FakeStripe
+from .fakes.stripe import FakeStripe, fake_api_key
 from .synthetic import SyntheticCompany
 
 USAGE_MONTHS = 13
@@ -97,7 +97,7 @@ def build(
     )
     end = datetime.fromtimestamp(sc.end, UTC)
     cut = int(demo_company.add_months(end, -1).timestamp())
-    stripe = FakeStripe(api_key="sk_test_vitalsign_demo_" + f"{seed:010d}", seed=seed)
+    stripe = FakeStripe(api_key=fake_api_key(f"demo{seed:010d}"), seed=seed)
     replay = StripeReplay(stripe, sc.company)
     replay.run(cut, emit=False)
     hubspot = FakeHubSpot(token=f"pat-demo-{seed:010d}")

@@ -24,12 +24,12 @@ from vitalsign.core.config import Config
 from vitalsign.core.store import Store, table
 from vitalsign.core.sync import RunSummary, SyncEngine
 
-from .fakes.stripe import FakeStripe, ts
+from .fakes.stripe import FakeStripe, fake_api_key, ts
 
 __all__ = ["BASE_URL", "FakeClock", "StripeSandbox"]
 
 BASE_URL = "https://api.stripe.test"
-API_KEY = "sk_test_51VitalsignSandboxKey0000"
+API_KEY = fake_api_key("Sandbox")
 
 
 class FakeClock:

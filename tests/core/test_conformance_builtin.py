@@ -25,9 +25,9 @@ from vitalsign.core.plugins import plugin_info, plugin_name_of
 from vitalsign.core.registry import connector_types
 from vitalsign.testing import ConnectorConformance, ConnectorHarness, FaultInjector
 from vitalsign.testing.fakes.hubspot import HubSpotHarness
-from vitalsign.testing.fakes.stripe import FakeStripe, ts
+from vitalsign.testing.fakes.stripe import FakeStripe, fake_api_key, ts
 
-STRIPE_KEY = "sk_test_51BuiltinConformance0000000"
+STRIPE_KEY = fake_api_key("BuiltinConformance")
 STRIPE_HOST = "builtin-conformance.stripe.test"
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from vitalsign.connectors.stripe.client import API_VERSION
 from vitalsign.core.errors import AuthenticationError, ConfigError
 from vitalsign.core.store import table
-from vitalsign.testing.fakes.stripe import ts
+from vitalsign.testing.fakes.stripe import fake_api_key, ts
 from vitalsign.testing.stripe_sandbox import API_KEY, StripeSandbox
 
 
@@ -177,7 +177,7 @@ def test_retries_exhausted_fail_the_stream_with_one_clean_line(box):
 
 def test_bad_api_key_is_an_authentication_error_naming_the_setting_not_the_key(box):
     company(box)
-    connector = box.connector(api_key="sk_test_51WrongWrongWrongWrong9999")
+    connector = box.connector(api_key=fake_api_key("Wrong9999"))
     with pytest.raises(AuthenticationError) as err:
         connector.check()
     message = str(err.value)
