@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from vitalsign.core import Connector, Stream
 
@@ -14,7 +14,30 @@ from .settings import FilesSettings
 from .streams import files_stream
 
 
-class FilesConnector(Connector):
+class EventFilesConnector(Connector):
+    """A connector whose one events stream reads the files its ``path`` setting matches.
+
+    Shared by the generic files connector and Segment: listing, and a ``check`` that the glob
+    matches something."""
+
+    files_label: ClassVar[str] = "file(s)"
+
+    @classmethod
+    def stream_classes(cls) -> list[builtins.type[Stream]]:
+        return [EventStream]
+
+    @property
+    def path_setting(self) -> str:
+        return f"connectors.{self.name}.path"
+
+    def check(self) -> str:
+        path = self.settings.path
+        files = expand(path, self.options.get("base_dir"))
+        require_matches(files, self.path_setting, path)
+        return f"{len(files)} {self.files_label} match {path!r}"
+
+
+class FilesConnector(EventFilesConnector):
     """Events from any tool that can export CSV or JSON lines, mapped by ``columns``."""
 
     type = "files"
@@ -27,14 +50,5 @@ class FilesConnector(Connector):
         super().__init__(name, settings, options=options)
         self.settings: FilesSettings = settings
 
-    @classmethod
-    def stream_classes(cls) -> list[builtins.type[Stream]]:
-        return [EventStream]
-
-    def check(self) -> str:
-        files = expand(self.settings.path, self.options.get("base_dir"))
-        require_matches(files, f"connectors.{self.name}.path", self.settings.path)
-        return f"{len(files)} file(s) match {self.settings.path!r}"
-
     def streams(self) -> list[Stream]:
-        return [files_stream(self.settings, self.options.get("base_dir"), f"connectors.{self.name}.path")]
+        return [files_stream(self.settings, self.options.get("base_dir"), self.path_setting)]

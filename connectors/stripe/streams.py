@@ -124,6 +124,7 @@ class StripeStream(Stream):
     path: ClassVar[str]
     object_name: ClassVar[str]
     event_types: ClassVar[tuple[str, ...]]
+    """Default: ``<object>.created``, ``.updated`` and ``.deleted``."""
     deleted_events: ClassVar[frozenset[str]] = frozenset()
     list_params: ClassVar[Mapping[str, Any]] = {}
     retrieve_params: ClassVar[Mapping[str, Any]] = {}
@@ -134,6 +135,14 @@ class StripeStream(Stream):
     prefetch: ClassVar[int] = 2
     """Batches read ahead in a thread while the engine writes the previous one."""
     pages_per_batch: ClassVar[int] = 5
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Objects with the plain lifecycle events need not spell them out."""
+        super().__init_subclass__(**kwargs)
+        if "object_name" in cls.__dict__ and "event_types" not in cls.__dict__:
+            name = cls.object_name
+            cls.event_types = (f"{name}.created", f"{name}.updated", f"{name}.deleted")
+            cls.deleted_events = frozenset({f"{name}.deleted"})
 
     def __init__(
         self,
@@ -326,8 +335,6 @@ class CustomerStream(StripeStream):
     table = "source_accounts"
     path = "/v1/customers"
     object_name = "customer"
-    event_types = ("customer.created", "customer.updated", "customer.deleted")
-    deleted_events = frozenset({"customer.deleted"})
 
     def record(self, obj: dict[str, Any]) -> dict[str, Any]:
         email = _str(obj.get("email"), "email")
@@ -353,8 +360,6 @@ class ProductStream(StripeStream):
     table = "products"
     path = "/v1/products"
     object_name = "product"
-    event_types = ("product.created", "product.updated", "product.deleted")
-    deleted_events = frozenset({"product.deleted"})
 
     def record(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -371,8 +376,6 @@ class PriceStream(StripeStream):
     table = "prices"
     path = "/v1/prices"
     object_name = "price"
-    event_types = ("price.created", "price.updated", "price.deleted")
-    deleted_events = frozenset({"price.deleted"})
 
     def record(self, obj: dict[str, Any]) -> dict[str, Any]:
         return price_record(obj)
@@ -406,8 +409,6 @@ class CouponStream(StripeStream):
     table = "coupons"
     path = "/v1/coupons"
     object_name = "coupon"
-    event_types = ("coupon.created", "coupon.updated", "coupon.deleted")
-    deleted_events = frozenset({"coupon.deleted"})
 
     def record(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {
