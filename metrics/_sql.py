@@ -289,6 +289,11 @@ def linked_account(source: Any, external_id: Any, kind: str) -> ColumnElement[An
     )
 
 
+def link_of(links: Any, source: Any, external_id: Any, kind: str) -> ColumnElement[bool]:
+    """The join condition of a source record with its ``identity_links`` row."""
+    return and_(links.c.source == source, links.c.source_kind == kind, links.c.external_id == external_id)
+
+
 def account_key(account_id: Any, source: Any, source_account_id: Any) -> ColumnElement[str]:
     """A string naming the account; an unlinked record counts as its own account."""
     return case(

@@ -67,11 +67,7 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         .select_from(
             rt.outerjoin(
                 links,
-                and_(
-                    links.c.source == rt.c.source,
-                    links.c.source_kind == "customer",
-                    links.c.external_id == rt.c.source_account_id,
-                ),
+                _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
             )
         )
         # on the month index, not the indexed column: nearly every row qualifies, and a full scan
@@ -169,11 +165,7 @@ def plan_by_account(conn: Connection, query: MetricQuery) -> Any:
         .select_from(
             rt.outerjoin(
                 links,
-                and_(
-                    links.c.source == rt.c.source,
-                    links.c.source_kind == "customer",
-                    links.c.external_id == rt.c.source_account_id,
-                ),
+                _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
             ).outerjoin(
                 products, and_(products.c.source == rt.c.source, products.c.source_id == rt.c.product_id)
             )

@@ -265,11 +265,7 @@ def seat_rows(conn: Connection, query: MetricQuery) -> Any:
         .select_from(
             rt.join(
                 links,
-                and_(
-                    links.c.source == rt.c.source,
-                    links.c.source_kind == "customer",
-                    links.c.external_id == rt.c.source_account_id,
-                ),
+                _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
             )
             .outerjoin(prices, and_(prices.c.source == rt.c.source, prices.c.source_id == rt.c.price_id))
             .outerjoin(
