@@ -113,10 +113,12 @@ def test_unknown_metric_and_bad_period_exit_2(tmp_path, capsys):
 def test_connectors_json_lists_builtin_origin(capsys):
     code, out, _ = run(capsys, "connectors", "--json")
     assert code == 0
-    for row in json.loads(out):
-        assert row["origin"] in {"builtin", "third-party", "registered"}
-        for stream in row["streams"]:
-            assert stream["table"]
+    rows = {row["type"]: row for row in json.loads(out)}
+    for builtin in ("stripe", "hubspot", "amplitude", "mixpanel", "segment", "files"):
+        assert rows[builtin]["origin"] == "builtin"
+        assert rows[builtin]["streams"], builtin
+        assert all(stream["table"] for stream in rows[builtin]["streams"])
+    assert rows["stripe"]["settings"]["api_key"] == {"required": True, "secret": True}
 
 
 def test_sync_without_a_terminal_prints_plain_lines(tmp_path, toy_config):

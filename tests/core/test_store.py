@@ -6,7 +6,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
-from vitalsign.core.hookspecs import hookspec  # noqa: F401  (hookspecs import cleanly)
 from vitalsign.core.store import Store, table, upsert
 
 
