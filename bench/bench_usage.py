@@ -163,6 +163,8 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
         EventStream.prefetch = 0
     elif os.environ.get("VITALSIGN_BENCH_PREFETCH"):  # A/B runs: read-ahead depth, batch size
         EventStream.prefetch = int(os.environ["VITALSIGN_BENCH_PREFETCH"])
+    if os.environ.get("VITALSIGN_BENCH_COMMIT"):  # A/B runs: batches per transaction
+        EventStream.commit_batches = int(os.environ["VITALSIGN_BENCH_COMMIT"])
     config_path = db.parent / "vitalsign.toml"
     config_path.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
