@@ -32,7 +32,7 @@ from .errors import StoreError, VitalsignError
 from .models import RAW_TABLES, QuarantinedRecord, SyncRun, SyncState
 from .plugins import get_plugin_manager
 from .store import Store, table, utcnow
-from .writers import writer_for
+from .writers import partial_upsert_writer, writer_for
 
 log = logging.getLogger("vitalsign.sync")
 
@@ -190,7 +190,8 @@ class SyncEngine:
                 child, child_records, source, now, trusted=stream.validated
             )
             quarantined.extend(child_bad)
-            writer_for(child)(self.store, conn, child, child_rows)
+            write = partial_upsert_writer if stream.partial_children else writer_for(child)
+            write(self.store, conn, child, child_rows)
             parent_column = stream.child_tables.get(child)
             if parent_column:
                 _retire_missing_children(conn, child, parent_column, source, rows, child_rows)

@@ -390,6 +390,7 @@ class EventStream(Stream):
     cursor_field = "files or windows done"
     validated: ClassVar[bool] = True
     prefetch: ClassVar[int] = 1
+    partial_children: ClassVar[bool] = True
     commit_batches: ClassVar[int] = 10
     """Batches per transaction: each commit rewrites every page of the dedup key index that its
     random keys touched, so fewer, larger commits write far less (see README, Performance)."""
