@@ -165,6 +165,10 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
         EventStream.prefetch = int(os.environ["VITALSIGN_BENCH_PREFETCH"])
     if os.environ.get("VITALSIGN_BENCH_COMMIT"):  # A/B runs: batches per transaction
         EventStream.commit_batches = int(os.environ["VITALSIGN_BENCH_COMMIT"])
+    if os.environ.get("VITALSIGN_BENCH_CACHE_KIB"):  # A/B runs: SQLite page cache
+        from vitalsign.core import usage
+
+        usage.SQLITE_CACHE_KIB = int(os.environ["VITALSIGN_BENCH_CACHE_KIB"])
     config_path = db.parent / "vitalsign.toml"
     config_path.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
