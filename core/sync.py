@@ -3,7 +3,9 @@
 Per batch, in one transaction: valid records are bulk-upserted on (source, source_id), invalid
 ones quarantined with their reason and payload, deletions marked, and the stream's cursor
 written. A crash anywhere therefore resumes from the last committed batch with nothing lost and
-nothing doubled. One sync per connector at a time (``Store.lock``).
+nothing doubled. A stream may have several batches share a transaction (``Stream.commit_batches``,
+see :class:`Commits`): the last cursor is then committed with all of their rows, so the same
+holds. One sync per connector at a time (``Store.lock``).
 """
 
 from __future__ import annotations
