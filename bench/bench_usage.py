@@ -8,12 +8,16 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
 (so peak RSS is its own), side by side:
 
 - ``vitalsign``: the real Amplitude connector through the sync engine (decompress, parse, map,
-  dedup, upsert, daily rollups, group rows, cursor per batch);
+  dedup, upsert, daily rollups, group rows, cursor per batch, 20 batches per transaction);
 - ``vitalsign-noprefetch``: the same without the read-ahead thread (what the overlap buys);
 - ``baseline``: the simplest loader: gzip + orjson + sqlite3 ``executemany`` of
   ``INSERT OR IGNORE`` into a table with a unique dedup key, no rollup;
 - ``naive``: SQLModel ``session.add`` per event (after a ``session.get`` for dedup), on a
-  sample of ``--naive-sample`` events, extrapolated.
+  sample of ``--naive-sample`` events, extrapolated;
+- ``read-only``: the connector's reader alone (decompress, parse, map, batch; no store): what
+  the read-ahead thread costs;
+- ``parse-only``: gunzip + split + ``orjson.loads`` and nothing else: one core's ceiling for
+  any loader that parses every event in Python (run them with ``--loaders``).
 
 Prints events/s, peak RSS, ratios and the machine. Files go to a temporary folder (``--dir``
 to keep or reuse them).
@@ -36,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,6 +63,7 @@ EVENTS = [
 ]
 FEATURES = ["dashboards", "reports", "alerts", "search", "integrations", "collaboration", "api"]
 START = datetime(2026, 1, 1)
+SAMPLED = ("naive",)
 
 
 # ---------------------------------------------------------------- data
@@ -195,6 +201,37 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
     return {"seconds": seconds, "stream_seconds": stream, "stored": stored, "rolled_up": rolled}
 
 
+def load_parse_only(folder: Path) -> dict[str, float]:
+    """The ceiling of one core's reading: gunzip + split + ``orjson.loads``, nothing kept."""
+    loads = orjson.loads
+    parsed = 0
+    started = time.perf_counter()
+    for path in sorted(folder.glob("*.json.gz")):
+        for line in zlib.decompress(path.read_bytes(), 31).split(b"\n"):
+            if line:
+                loads(line)
+                parsed += 1
+    return {"seconds": time.perf_counter() - started, "stored": parsed}
+
+
+def load_read_only(folder: Path) -> dict[str, float]:
+    """The connector's reader alone (decompress, parse, map to rows, batch), no store: what
+    the engine's read-ahead thread costs."""
+    from vitalsign.connectors.amplitude.settings import AmplitudeSettings
+    from vitalsign.connectors.amplitude.streams import events_stream
+    from vitalsign.connectors.files.reader import FileSource
+    from vitalsign.core.sync import fewer_collections
+
+    settings = AmplitudeSettings(path=f"{folder}/*.json.gz", properties=["feature"])
+    stream = events_stream(FileSource(settings.path, None, "path"), settings)
+    mapped = 0
+    started = time.perf_counter()
+    with fewer_collections():
+        for batch in stream.read(None):
+            mapped += len(batch.records)
+    return {"seconds": time.perf_counter() - started, "stored": mapped}
+
+
 def load_baseline(folder: Path, db: Path) -> dict[str, float]:
     """The simplest loader that dedups: one table, a unique key, INSERT OR IGNORE."""
     conn = sqlite3.connect(db)
@@ -264,6 +301,10 @@ def child(args: argparse.Namespace) -> None:
         result = load_vitalsign(folder, db, prefetch=False)
     elif args.child == "baseline":
         result = load_baseline(folder, db)
+    elif args.child == "parse-only":
+        result = load_parse_only(folder)
+    elif args.child == "read-only":
+        result = load_read_only(folder)
     else:
         result = load_naive(folder, db, args.naive_sample)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -339,7 +380,7 @@ def main() -> None:
             for _ in range(args.repeat if name != "naive" else 1):
                 r = run_child(name, folder, work, args.naive_sample)
                 results.setdefault(name, []).append(r)
-                eps = r["stored"] / r["seconds"] if name == "naive" else args.events / r["seconds"]
+                eps = r["stored"] / r["seconds"] if name in SAMPLED else args.events / r["seconds"]
                 print(
                     f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
                     f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
@@ -348,7 +389,7 @@ def main() -> None:
                 )
         rates = {}
         for name, runs in results.items():
-            if name == "naive":
+            if name in SAMPLED:
                 rates[name] = runs[0]["stored"] / runs[0]["seconds"]
             else:
                 rates[name] = args.events / statistics.median(r["seconds"] for r in runs)
@@ -361,7 +402,7 @@ def main() -> None:
                 extra = f"  (sample of {sample:,}, extrapolated: {args.events / rate:,.0f} s)"
             print(f"  {name:22s} {rate:>10,.0f} events/s  peak RSS {rss:5.0f} MB{extra}")
         if "vitalsign" in rates:
-            for other in ("baseline", "vitalsign-noprefetch", "naive"):
+            for other in ("baseline", "vitalsign-noprefetch", "naive", "read-only", "parse-only"):
                 if other in rates:
                     print(f"  vitalsign / {other}: {rates['vitalsign'] / rates[other]:.2f}x")
     finally:
