@@ -30,6 +30,8 @@ Measured (x86_64, 2 cores shared with two other benchmarks, Python 3.11.7, SQLit
   vitalsign 16,680/s, noprefetch 16,675/s (no idle core left to overlap on).
 - 5M events, load 2.2-3.6: vitalsign 14,854 events/s, peak RSS 248 MB (bounded by the 96 MB
   SQLite cache, as at 1M); baseline 23,378/s (0.64x); naive 643/s (23x). Before: 8,478/s, 0.23x.
+  A second run, load 4.2 falling to 2.7: 10,754/s against the baseline's 34,044/s (0.32x). At
+  5M the dedup key index (~335 MB) no longer fits the cache: most inserts read and rewrite a page.
 - Where the time goes at 1M (per-statement timing, 41.8 s run): the writer 33.6 s, of which the
   events INSERT 23.5 s (its six JSON extractions ~5 us/event, the primary-key index on random
   36-character dedup keys the rest), the rollups 7.4 s, commits and WAL checkpoints 4.8 s; the
