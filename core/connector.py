@@ -108,6 +108,16 @@ class Stream:
     engine then skips per-record model validation, which matters at 100k records/s."""
     prefetch: ClassVar[int] = 0
     """Batches to read ahead in a background thread while the engine writes (0: none)."""
+    commit_batches: ClassVar[int] = 1
+    """Batches the engine applies in one transaction; the cursor of the last one is committed
+    with the rows of all of them. More than one saves per-commit work when every commit rewrites
+    many index pages (random dedup keys). The transaction also ends after ``commit_seconds``,
+    when the reader keeps the engine waiting, and before a reader error is reported."""
+    commit_seconds: ClassVar[float] = 10.0
+    partial_children: ClassVar[bool] = False
+    """True when child rows name only the fields the source knew (an analytics call that saw a
+    user's group but not their email): the engine then never overwrites a stored value with a
+    field a row does not carry. False: child rows are whole records (absent means NULL)."""
 
     def read(self, cursor: Any) -> Iterator[Batch]:
         """Yield batches from ``cursor`` on (None: read everything)."""

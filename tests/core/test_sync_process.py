@@ -87,11 +87,16 @@ def test_killed_run_is_recorded_as_interrupted(tmp_path, toy_config, store_url):
     assert statuses == ["interrupted", "success"]
 
 
-def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(tmp_path, toy_config, store_url):
-    config = toy_config(records=40, batch_size=4, bad_every=7, sleep=0.15)
+@pytest.mark.parametrize("per_commit", [1, 3])
+def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(
+    tmp_path, toy_config, store_url, per_commit
+):
+    # per_commit 3: three batches share a transaction; the kill lands after the fourth batch
+    # was applied, so one group is committed and one is not
+    config = toy_config(records=40, batch_size=4, bad_every=7, sleep=0.15, commit_batches=per_commit)
     marker = tmp_path / "batches.txt"
     victim = cli(config, store_url, "sync", "toy", env={"TOY_BATCH_MARKER": str(marker)})
-    wait_for_lines(marker, 3)
+    wait_for_lines(marker, 3 if per_commit == 1 else 4)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     partial_rows, _, _partial_cursor = snapshot(store_url)

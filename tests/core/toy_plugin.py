@@ -18,6 +18,7 @@ class ToySettings(ConnectorSettings):
     bad_every: int = 0  # every Nth record invalid
     sleep: float = 0.0  # seconds between batches (crash test)
     fail_after: int = -1  # raise after this many batches
+    commit_batches: int = 1  # batches per transaction (Stream.commit_batches)
 
 
 class ContactStream(Stream):
@@ -27,6 +28,7 @@ class ContactStream(Stream):
 
     def __init__(self, settings: ToySettings) -> None:
         self.settings = settings
+        self.commit_batches = settings.commit_batches
 
     def read(self, cursor: Any) -> Iterator[Batch]:
         start = int(cursor or 0)

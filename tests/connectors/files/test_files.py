@@ -127,6 +127,27 @@ def test_reader_reads_concatenated_gzip_members_and_zip_archives(tmp_path):
     ]
 
 
+def test_reader_gunzips_members_across_tiny_reads_and_zero_padding(tmp_path, monkeypatch):
+    import vitalsign.connectors.files.reader as reader
+
+    monkeypatch.setattr(reader, "CHUNK", 5)  # output limit: zlib keeps an unconsumed tail
+    monkeypatch.setattr(reader, "COMPRESSED_CHUNK", 7)  # members end mid-read
+    body = [b'{"n": %d}' % i for i in range(300)]
+    packed = gzip.compress(b"\n".join(body[:100]) + b"\n") + gzip.compress(b"\n".join(body[100:]))
+    gz = tmp_path / "members.json.gz"
+    gz.write_bytes(packed + b"\x00" * 16)  # zero padding after the last member, as gzip allows
+    assert [line for _, _, line in iter_file_lines(source(gz))] == body
+
+
+def test_reader_corrupt_gzip_names_the_file(tmp_path):
+    packed = bytearray(gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(50))))
+    packed[-6] ^= 0xFF  # the CRC-32 of the member's data
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(bytes(packed))
+    with pytest.raises(SourceDataError, match=r"bad\.json\.gz: truncated or corrupt"):
+        list(iter_file_lines(source(bad)))
+
+
 def test_reader_truncated_gzip_yields_the_complete_lines_then_names_the_file(tmp_path):
     body = b"".join(b'{"n": %d}\n' % i for i in range(2000))
     packed = gzip.compress(body)

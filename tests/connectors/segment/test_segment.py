@@ -168,3 +168,44 @@ def test_page_calls_and_required_fields(sqlite_store, tmp_path):
 def test_missing_path_is_a_settings_error():
     with pytest.raises(ValueError, match="path"):
         SegmentSettings.model_validate({})
+
+
+def identify(user: str, email: str, **traits):
+    return {
+        "type": "identify",
+        "userId": user,
+        "messageId": f"id-{user}",
+        "timestamp": "2026-03-02T08:00:00Z",
+        "traits": {"email": email, **traits},
+    }
+
+
+def test_a_later_group_call_keeps_the_stored_email_and_group_traits(store, tmp_path):
+    write_jsonl(
+        tmp_path / "segment" / "day1.jsonl",
+        [
+            identify("u_ana", "ana@acme.com", name="Ana"),
+            group("u_ana", "acct_1", name="Acme", website="acme.com"),
+        ],
+    )
+    sync(store, connector(tmp_path))
+    # the next run sees only a group call for u_ana, and in the same batch another user's
+    # identify (an email) and a bare group call for acct_1 (no traits): the batch's upsert names
+    # email, name and domain, but u_ana's row and acct_1's row do not carry them
+    write_jsonl(
+        tmp_path / "segment" / "day2.jsonl",
+        [
+            group("u_ana", "acct_2"),
+            identify("u_bo", "bo@beta.io", name="Bo"),
+            group("u_bo", "acct_1"),
+            group("u_cy", "acct_3", name="Gamma", website="gamma.dev"),
+        ],
+    )
+    assert sync(store, connector(tmp_path)).status == "success"
+    contacts = {c["source_id"]: c for c in rows(store, "contacts") if c["source"] == "segment"}
+    assert (contacts["u_ana"]["email"], contacts["u_ana"]["name"]) == ("ana@acme.com", "Ana")
+    assert contacts["u_ana"]["source_account_id"] == "acct_2"  # what the call did say is updated
+    assert contacts["u_bo"]["email"] == "bo@beta.io"
+    groups = {a["source_id"]: a for a in rows(store, "source_accounts") if a["source"] == "segment"}
+    assert (groups["acct_1"]["name"], groups["acct_1"]["domain"]) == ("Acme", "acme.com")
+    assert (groups["acct_3"]["name"], groups["acct_3"]["domain"]) == ("Gamma", "gamma.dev")
