@@ -113,6 +113,32 @@ def test_requests_use_the_pinned_api_version_and_expand_discounts(box):
     assert all("limit=100" in t for t, _ in seen if "?" in t)
 
 
+def test_stripe_logging_when_switched_on_still_sees_every_response(box, caplog, monkeypatch):
+    """Off (the default), requests skip ``request_raw`` and its per-body log line; on, they go
+    through it and stripe logs each response as it always did."""
+    import logging
+
+    from stripe._api_requestor import _APIRequestor
+
+    company(box)
+    calls = []
+    original = _APIRequestor.request_raw
+
+    def spy(self, *args, **kwargs):
+        calls.append(args[1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_APIRequestor, "request_raw", spy)
+    caplog.set_level(logging.WARNING, logger="stripe")
+    assert box.sync().status == "success"
+    assert calls == []
+    caplog.set_level(logging.DEBUG, logger="stripe")
+    assert box.sync().status == "success"
+    assert calls
+    bodies = [r for r in caplog.records if r.name == "stripe" and "API response body" in r.getMessage()]
+    assert len(bodies) == len(calls)
+
+
 def test_pagination_over_three_pages_resumes_from_its_cursor(box):
     for i in range(250):
         box.fake.create_customer(email=f"ops@c{i}.com", name=f"C{i}")
