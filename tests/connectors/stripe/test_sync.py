@@ -401,3 +401,30 @@ def test_the_fake_also_serves_real_http_on_loopback(sqlite_store):
     assert summary.status == "success", summary.error
     assert (summary.streams["customers"].rows, summary.streams["invoices"].rows) == (30, 360)
     assert fake.count("/v1/invoices") == 4  # 360 invoices, 100 a page
+
+
+def test_reads_freeze_the_heap_only_while_they_run_and_leave_a_frozen_heap_alone(box):
+    import gc
+
+    from vitalsign.connectors.stripe.streams import heap_frozen
+
+    company(box)
+    seen = []
+    original = box.fake.handle
+
+    def spy(method, target, headers):
+        seen.append(gc.get_freeze_count())
+        return original(method, target, headers)
+
+    box.fake.handle = spy
+    assert box.sync().status == "success"
+    assert min(seen) > 0  # every request of every stream ran with the older objects frozen
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with heap_frozen():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen  # someone else's freeze is not undone
+    finally:
+        gc.unfreeze()
