@@ -3,8 +3,9 @@
 ``Store.upsert`` on SQLite sends a batch as plain tuples to the DBAPI's ``executemany`` with the
 same ``INSERT .. ON CONFLICT (pk) DO UPDATE`` statement, converting only what SQLAlchemy's types
 would convert: :class:`~vitalsign.core.types.UTCDateTime` to its naive-UTC text
-``YYYY-MM-DD HH:MM:SS.ffffff`` and JSON columns to JSON text (compact, as SQLite's own ``json()``
-writes it: it reads back the same). Conversions run a column at a time (``map`` over a transposed
+``YYYY-MM-DD HH:MM:SS.ffffff`` (by SQLite's ``strftime`` when a column holds Unix seconds only,
+as the Stripe streams send them) and JSON columns to JSON text (compact, as SQLite's own
+``json()`` writes it: it reads back the same). Conversions run a column at a time (``map`` over a transposed
 batch), so a Stripe invoice row costs a few microseconds of Python instead of ~50 µs of compiled
 parameter processing (profiled: the largest cost of writing the benchmark's 240k invoices).
 
@@ -75,14 +76,17 @@ def _converter(column_type: Any) -> Callable[[Any], Any] | bool | None:
     return False
 
 
-def sqlite_plan(tbl: Table, columns: Sequence[str], update_columns: Sequence[str] | None) -> str | None:
+def sqlite_plan(
+    tbl: Table, columns: Sequence[str], update_columns: Sequence[str] | None, epoch: frozenset[str]
+) -> str | None:
     """The statement for rows naming ``columns`` of ``tbl`` (None when a column type or default
     is not supported). ``update_columns`` empty or None means ``DO NOTHING``. A column the rows
-    leave out gets its scalar Python-side default, as SQLAlchemy's INSERT gives it."""
+    leave out gets its scalar Python-side default, as SQLAlchemy's INSERT gives it. Timestamp
+    columns in ``epoch`` hold Unix seconds only: SQLite formats them (no Python per value)."""
     names = list(columns)
     if any(_converter(tbl.columns[c].type) is False for c in columns):
         return None
-    marks = ["?"] * len(names)
+    marks = [_EPOCH_TEXT if c in epoch else "?" for c in columns]
     for column in tbl.columns:
         if column.name in columns or column.default is None:
             continue
@@ -100,6 +104,10 @@ def sqlite_plan(tbl: Table, columns: Sequence[str], update_columns: Sequence[str
     return f'INSERT INTO "{tbl.name}" ({quoted}) VALUES ({", ".join(marks)}) ON CONFLICT ({keys}) {action}'
 
 
+_EPOCH_TEXT = "strftime('%Y-%m-%d %H:%M:%S.000000', ?, 'unixepoch')"
+"""Unix seconds as SQLAlchemy's SQLite text of the same moment (NULL stays NULL)."""
+
+
 def _sql_literal(value: Any) -> str | None:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -112,10 +120,11 @@ def _sql_literal(value: Any) -> str | None:
 
 def sqlite_rows(
     tbl: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], uniform: bool
-) -> list[tuple[Any, ...]] | None:
+) -> tuple[list[tuple[Any, ...]], frozenset[str]] | None:
     """``rows`` as tuples in ``columns`` order, converted as SQLAlchemy's types would bind them
-    (None when a value cannot be). ``uniform``: every row has exactly ``columns`` as keys (then a
-    C getter reads them)."""
+    (None when a value cannot be), and the timestamp columns left as Unix seconds for
+    :func:`sqlite_plan` to format. ``uniform``: every row has exactly ``columns`` as keys (then
+    a C getter reads them)."""
     if uniform:
         getter = itemgetter(*columns)
         values: list[Any] = (
@@ -123,14 +132,20 @@ def sqlite_rows(
         )
     else:
         values = [tuple(row.get(c) for c in columns) for row in rows]
-    converters = [(i, _converter(tbl.columns[c].type)) for i, c in enumerate(columns)]
-    converting = [(i, fn) for i, fn in converters if callable(fn)]
+    converting = [(i, fn) for i, c in enumerate(columns) if callable(fn := _converter(tbl.columns[c].type))]
     if not converting:
-        return values
+        return values, frozenset()
     by_column: list[Any] = list(zip(*values, strict=True))
+    epoch = set()
     try:
         for i, fn in converting:
+            if fn is _timestamp and set(map(type, by_column[i])) <= _UNIX_SECONDS:
+                epoch.add(columns[i])
+                continue
             by_column[i] = list(map(fn, by_column[i]))
     except (AttributeError, TypeError, ValueError):
         return None
-    return list(zip(*by_column, strict=True))
+    return list(zip(*by_column, strict=True)), frozenset(epoch)
+
+
+_UNIX_SECONDS = {int, type(None)}

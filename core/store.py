@@ -268,7 +268,7 @@ def upsert(
     return len(params)
 
 
-_SQLITE_PLANS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str | None] = {}
+_SQLITE_PLANS: dict[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]], str | None] = {}
 
 
 def _upsert_sqlite(
@@ -282,14 +282,15 @@ def _upsert_sqlite(
     """The batch as plain tuples to the DBAPI's ``executemany`` (see
     :mod:`vitalsign.core.sqlite_upsert`); False when the table or a value needs SQLAlchemy's own
     statement."""
-    key = (tbl.name, tuple(columns), tuple(targets))
+    converted = sqlite_rows(tbl, columns, rows, uniform)
+    if converted is None:
+        return False
+    values, epoch = converted
+    key = (tbl.name, tuple(columns), tuple(targets), epoch)
     if key not in _SQLITE_PLANS:
-        _SQLITE_PLANS[key] = sqlite_plan(tbl, columns, targets)
+        _SQLITE_PLANS[key] = sqlite_plan(tbl, columns, targets, epoch)
     sql = _SQLITE_PLANS[key]
     if sql is None:
-        return False
-    values = sqlite_rows(tbl, columns, rows, uniform)
-    if values is None:
         return False
     conn.exec_driver_sql(sql, values)
     return True

@@ -128,7 +128,8 @@ def test_sqlite_plain_upsert_stores_what_the_sqlalchemy_statement_stores(sqlite_
          "delinquent": True, "created_at": when, "synced_at": when.replace(tzinfo=None),
          "properties": {"metadata": {"k": "é"}, "description": None, "n": [1, 2.5, None]}},
         {"source": "s", "source_id": "b", "deleted": True, "kind": "customer", "name": None,
-         "delinquent": None, "created_at": datetime(2025, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+         "updated_at": 86_400, "delinquent": None,
+         "created_at": datetime(2025, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))),
          "synced_at": "2025-01-02T03:04:05Z", "properties": None},
         {"source": "s", "source_id": "c", "deleted": False, "kind": "group",
          "created_at": datetime(2024, 12, 31, 23), "synced_at": "2024-12-31T23:00:00+00:00"},
@@ -141,13 +142,22 @@ def test_sqlite_plain_upsert_stores_what_the_sqlalchemy_statement_stores(sqlite_
     assert stored[0][2 * list(table("source_accounts").columns.keys()).index("name")] == "Zoë 2"
     assert sqlite_upsert.sqlite_datetime(when) == "2025-03-01 12:30:05.123456"
 
-    people = [{"source": "s", "source_id": f"p{i}", "email": f"{i}@a.io", "name": f"P{i}"} for i in range(3)]
+    people = [
+        {"source": "s", "source_id": f"p{i}", "email": f"{i}@a.io", "created_at": 1_735_689_599 + i}
+        for i in range(3)
+    ]  # Unix seconds, as the Stripe streams send them: formatted by SQLite
     marked = [{"source": "s", "source_id": "p0", "deleted": True}]
     stored = _assert_both_ways_store_the_same(
         sqlite_store, tmp_path, monkeypatch, "contacts", [people[:2], marked, people]
     )
     deleted = 2 * list(table("contacts").columns.keys()).index("deleted")
     assert [row[deleted] for row in stored] == [1, 0, 0]
+    created = 2 * list(table("contacts").columns.keys()).index("created_at")
+    assert [row[created] for row in stored] == [
+        "2024-12-31 23:59:59.000000",
+        "2025-01-01 00:00:00.000000",
+        "2025-01-01 00:00:01.000000",
+    ]
 
 
 def test_sqlite_upsert_falls_back_to_sqlalchemy_for_what_it_cannot_convert(sqlite_store, monkeypatch):
