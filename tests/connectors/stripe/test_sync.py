@@ -428,3 +428,45 @@ def test_reads_freeze_the_heap_only_while_they_run_and_leave_a_frozen_heap_alone
         assert gc.get_freeze_count() == frozen  # someone else's freeze is not undone
     finally:
         gc.unfreeze()
+
+
+def test_row_shapes_check_every_row_even_after_learning_its_shape():
+    """Rows of a known shape skip the field-by-field check; what the shape cannot tell (empty
+    ids, over-long currencies) and any new type still fail, naming the Stripe field."""
+    from vitalsign.connectors.stripe.streams import RowShape
+
+    shape = RowShape(
+        {
+            "source_id": ("id", "id"),
+            "currency": ("currency", "string"),
+            "created_at": ("created", "timestamp"),
+        },
+        max_lengths={"currency": 3},
+    )
+    good = {"source_id": "in_1", "currency": "usd", "created_at": 1_700_000_000}
+    assert shape.check(good) is good
+    assert shape.check({**good, "currency": None, "created_at": None})["currency"] is None
+    with pytest.raises(ValueError, match="id: missing"):
+        shape.check({**good, "source_id": ""})
+    with pytest.raises(ValueError, match="id: missing"):
+        shape.check({**good, "source_id": None})
+    with pytest.raises(ValueError, match="currency: longer than 3"):
+        shape.check({**good, "currency": "usdx"})
+    with pytest.raises(ValueError, match="created: expected a Unix timestamp, got str"):
+        shape.check({**good, "created_at": "2025-01-01"})
+    with pytest.raises(ValueError, match="created: expected a Unix timestamp, got bool"):
+        shape.check({**good, "created_at": True})
+
+
+def test_a_line_with_a_bad_amount_quarantines_its_invoice_naming_the_field(box):
+    objs = company(box)
+    [invoice] = [
+        i for i in box.fake.objects["invoice"].items.values() if i["customer"] == objs["beta"]["id"]
+    ][:1]
+    invoice["lines"]["data"][0]["amount"] = "12.00"
+    summary = box.sync()
+    assert summary.status == "success"
+    [item] = box.rows("quarantine")
+    assert item.source_id == invoice["id"]
+    assert "lines.amount: expected an integer, got str" in item.reason
+    assert summary.streams["invoices"].rows == len(box.fake.objects["invoice"].items) - 1
