@@ -139,10 +139,16 @@ def sqlite_rows(
     epoch = set()
     try:
         for i, fn in converting:
-            if fn is _timestamp and set(map(type, by_column[i])) <= _UNIX_SECONDS:
-                epoch.add(columns[i])
-                continue
-            by_column[i] = list(map(fn, by_column[i]))
+            column = by_column[i]
+            if fn is _timestamp:
+                if set(map(type, column)) <= _UNIX_SECONDS:
+                    epoch.add(columns[i])
+                    continue
+                distinct = set(column)
+                if len(distinct) * 4 <= len(column):  # synced_at: one value for the whole batch
+                    by_column[i] = list(map({v: fn(v) for v in distinct}.__getitem__, column))
+                    continue
+            by_column[i] = list(map(fn, column))
     except (AttributeError, TypeError, ValueError):
         return None
     return list(zip(*by_column, strict=True)), frozenset(epoch)

@@ -143,20 +143,23 @@ def test_sqlite_plain_upsert_stores_what_the_sqlalchemy_statement_stores(sqlite_
     assert sqlite_upsert.sqlite_datetime(when) == "2025-03-01 12:30:05.123456"
 
     people = [
-        {"source": "s", "source_id": f"p{i}", "email": f"{i}@a.io", "created_at": 1_735_689_599 + i}
-        for i in range(3)
-    ]  # Unix seconds, as the Stripe streams send them: formatted by SQLite
+        {"source": "s", "source_id": f"p{i}", "email": f"{i}@a.io", "created_at": 1_735_689_599 + i,
+         "synced_at": when}
+        for i in range(4)
+    ]  # fmt: skip
+    # created_at: Unix seconds, as the Stripe streams send them (formatted by SQLite);
+    # synced_at: one aware datetime for the whole batch, as the engine stamps it (converted once)
     marked = [{"source": "s", "source_id": "p0", "deleted": True}]
     stored = _assert_both_ways_store_the_same(
         sqlite_store, tmp_path, monkeypatch, "contacts", [people[:2], marked, people]
     )
     deleted = 2 * list(table("contacts").columns.keys()).index("deleted")
-    assert [row[deleted] for row in stored] == [1, 0, 0]
+    assert [row[deleted] for row in stored] == [1, 0, 0, 0]
     created = 2 * list(table("contacts").columns.keys()).index("created_at")
-    assert [row[created] for row in stored] == [
-        "2024-12-31 23:59:59.000000",
-        "2025-01-01 00:00:00.000000",
-        "2025-01-01 00:00:01.000000",
+    synced = 2 * list(table("contacts").columns.keys()).index("synced_at")
+    assert [(row[created], row[synced]) for row in stored][1:3] == [
+        ("2025-01-01 00:00:00.000000", "2025-03-01 12:30:05.123456"),
+        ("2025-01-01 00:00:01.000000", "2025-03-01 12:30:05.123456"),
     ]
 
 
