@@ -25,6 +25,7 @@ from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from .errors import ConfigError, StoreError, SyncLockedError
+from .sqlite_upsert import sqlite_plan, sqlite_rows
 
 DEFAULT_STORE_URL = "sqlite:///vitalsign.db"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -245,24 +246,54 @@ def upsert(
         return 0
     tbl = table(table_name)
     keys = [c.name for c in tbl.primary_key.columns]
-    columns = _union_keys(batch)
+    columns, uniform = _union_keys(batch)
     unknown = columns.difference(tbl.columns.keys())
     if unknown:
         raise StoreError(f"table {table_name} has no column(s) {', '.join(sorted(unknown))}")
     ordered = [c.name for c in tbl.columns if c.name in columns]
-    params = [{c: row.get(c) for c in ordered} for row in batch]
-    stmt = dialect_insert(conn.dialect.name, tbl)
     targets = (
         []
         if ignore_existing
         else (list(update_columns) if update_columns is not None else [c for c in ordered if c not in keys])
     )
+    if conn.dialect.name == "sqlite" and _upsert_sqlite(conn, tbl, ordered, targets, batch, uniform):
+        return len(batch)
+    params = [{c: row.get(c) for c in ordered} for row in batch]
+    stmt = dialect_insert(conn.dialect.name, tbl)
     if targets:
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in targets})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     conn.execute(stmt, params)
     return len(params)
+
+
+_SQLITE_PLANS: dict[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]], str | None] = {}
+
+
+def _upsert_sqlite(
+    conn: Connection,
+    tbl: Table,
+    columns: list[str],
+    targets: list[str],
+    rows: list[Mapping[str, Any]],
+    uniform: bool,
+) -> bool:
+    """The batch as plain tuples to the DBAPI's ``executemany`` (see
+    :mod:`vitalsign.core.sqlite_upsert`); False when the table or a value needs SQLAlchemy's own
+    statement."""
+    converted = sqlite_rows(tbl, columns, rows, uniform)
+    if converted is None:
+        return False
+    values, epoch = converted
+    key = (tbl.name, tuple(columns), tuple(targets), epoch)
+    if key not in _SQLITE_PLANS:
+        _SQLITE_PLANS[key] = sqlite_plan(tbl, columns, targets, epoch)
+    sql = _SQLITE_PLANS[key]
+    if sql is None:
+        return False
+    conn.exec_driver_sql(sql, values)
+    return True
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -274,12 +305,16 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _union_keys(rows: list[Mapping[str, Any]]) -> set[str]:
+def _union_keys(rows: list[Mapping[str, Any]]) -> tuple[set[str], bool]:
+    """Every column named by some row, and whether all rows name the same ones."""
     first = set(rows[0])
+    union = first
+    uniform = True
     for row in rows[1:]:
         if len(row) != len(first) or row.keys() != first:
-            first |= set(row)
-    return first
+            union = union | set(row)
+            uniform = False
+    return union, uniform
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -15,7 +15,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always UTC.
 
     Stored without a zone (so SQL comparisons behave the same on SQLite and PostgreSQL),
-    accepted aware or naive (naive means UTC), returned aware in UTC.
+    accepted aware or naive (naive means UTC), as ISO text, or as Unix seconds (an ``int``, as
+    sources like Stripe send them: rows can carry them unconverted), returned aware in UTC.
     """
 
     impl = DateTime(timezone=False)
@@ -24,6 +25,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if value.tzinfo is not None:

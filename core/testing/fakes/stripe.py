@@ -1469,6 +1469,7 @@ class FakeStripe:
 def make_server(fake: FakeStripe, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clients reuse their connection
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._serve()

@@ -113,6 +113,32 @@ def test_requests_use_the_pinned_api_version_and_expand_discounts(box):
     assert all("limit=100" in t for t, _ in seen if "?" in t)
 
 
+def test_stripe_logging_when_switched_on_still_sees_every_response(box, caplog, monkeypatch):
+    """Off (the default), requests skip ``request_raw`` and its per-body log line; on, they go
+    through it and stripe logs each response as it always did."""
+    import logging
+
+    from stripe._api_requestor import _APIRequestor
+
+    company(box)
+    calls = []
+    original = _APIRequestor.request_raw
+
+    def spy(self, *args, **kwargs):
+        calls.append(args[1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_APIRequestor, "request_raw", spy)
+    caplog.set_level(logging.WARNING, logger="stripe")
+    assert box.sync().status == "success"
+    assert calls == []
+    caplog.set_level(logging.DEBUG, logger="stripe")
+    assert box.sync().status == "success"
+    assert calls
+    bodies = [r for r in caplog.records if r.name == "stripe" and "API response body" in r.getMessage()]
+    assert len(bodies) == len(calls)
+
+
 def test_pagination_over_three_pages_resumes_from_its_cursor(box):
     for i in range(250):
         box.fake.create_customer(email=f"ops@c{i}.com", name=f"C{i}")
@@ -375,3 +401,72 @@ def test_the_fake_also_serves_real_http_on_loopback(sqlite_store):
     assert summary.status == "success", summary.error
     assert (summary.streams["customers"].rows, summary.streams["invoices"].rows) == (30, 360)
     assert fake.count("/v1/invoices") == 4  # 360 invoices, 100 a page
+
+
+def test_reads_freeze_the_heap_only_while_they_run_and_leave_a_frozen_heap_alone(box):
+    import gc
+
+    from vitalsign.connectors.stripe.streams import heap_frozen
+
+    company(box)
+    seen = []
+    original = box.fake.handle
+
+    def spy(method, target, headers):
+        seen.append(gc.get_freeze_count())
+        return original(method, target, headers)
+
+    box.fake.handle = spy
+    assert box.sync().status == "success"
+    assert min(seen) > 0  # every request of every stream ran with the older objects frozen
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with heap_frozen():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen  # someone else's freeze is not undone
+    finally:
+        gc.unfreeze()
+
+
+def test_row_shapes_check_every_row_even_after_learning_its_shape():
+    """Rows of a known shape skip the field-by-field check; what the shape cannot tell (empty
+    ids, over-long currencies) and any new type still fail, naming the Stripe field."""
+    from vitalsign.connectors.stripe.streams import RowShape
+
+    shape = RowShape(
+        {
+            "source_id": ("id", "id"),
+            "currency": ("currency", "string"),
+            "created_at": ("created", "timestamp"),
+        },
+        max_lengths={"currency": 3},
+    )
+    good = {"source_id": "in_1", "currency": "usd", "created_at": 1_700_000_000}
+    assert shape.check(good) is good
+    assert shape.check({**good, "currency": None, "created_at": None})["currency"] is None
+    with pytest.raises(ValueError, match="id: missing"):
+        shape.check({**good, "source_id": ""})
+    with pytest.raises(ValueError, match="id: missing"):
+        shape.check({**good, "source_id": None})
+    with pytest.raises(ValueError, match="currency: longer than 3"):
+        shape.check({**good, "currency": "usdx"})
+    with pytest.raises(ValueError, match="created: expected a Unix timestamp, got str"):
+        shape.check({**good, "created_at": "2025-01-01"})
+    with pytest.raises(ValueError, match="created: expected a Unix timestamp, got bool"):
+        shape.check({**good, "created_at": True})
+
+
+def test_a_line_with_a_bad_amount_quarantines_its_invoice_naming_the_field(box):
+    objs = company(box)
+    [invoice] = [
+        i for i in box.fake.objects["invoice"].items.values() if i["customer"] == objs["beta"]["id"]
+    ][:1]
+    invoice["lines"]["data"][0]["amount"] = "12.00"
+    summary = box.sync()
+    assert summary.status == "success"
+    [item] = box.rows("quarantine")
+    assert item.source_id == invoice["id"]
+    assert "lines.amount: expected an integer, got str" in item.reason
+    assert summary.streams["invoices"].rows == len(box.fake.objects["invoice"].items) - 1
