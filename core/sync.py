@@ -294,6 +294,7 @@ GC_THRESHOLD = 50_000
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_saved: tuple[int, int, int] = (700, 10, 10)
+_gc_froze = False
 
 
 @contextmanager
@@ -305,14 +306,17 @@ def fewer_collections() -> Iterator[None]:
     of them alive, so with the defaults the collector ran ~500 times per 100k events and its
     full passes walked every live object: 5-7 us per event, about half the reader's time in the
     usage benchmark. Cyclic garbage is still collected, less often; the settings are restored
-    (and the heap unfrozen) when the outermost stream ends.
+    (and the heap unfrozen) when the outermost stream ends. A heap someone else froze already (a
+    pre-fork server, say) is left as it is.
     """
-    global _gc_depth, _gc_saved
+    global _gc_depth, _gc_saved, _gc_froze
     with _gc_lock:
         _gc_depth += 1
         if _gc_depth == 1:
             _gc_saved = gc.get_threshold()
-            gc.freeze()
+            _gc_froze = gc.get_freeze_count() == 0
+            if _gc_froze:
+                gc.freeze()
             gc.set_threshold(max(_gc_saved[0], GC_THRESHOLD), _gc_saved[1], _gc_saved[2])
     try:
         yield
@@ -321,7 +325,8 @@ def fewer_collections() -> Iterator[None]:
             _gc_depth -= 1
             if _gc_depth == 0:
                 gc.set_threshold(*_gc_saved)
-                gc.unfreeze()
+                if _gc_froze:
+                    gc.unfreeze()
 
 
 class Commits:

