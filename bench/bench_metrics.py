@@ -79,7 +79,6 @@ def measure(path: Path, account_runs: int) -> None:
     from vitalsign.metrics.health import compute_health
 
     store = Store(f"sqlite:///{path}")
-    _add_missing_indexes(store)
     _print_volumes(store)
     registry = registered_metrics()
     names = sorted(registry, key=lambda n: (registry[n].family, n))
@@ -120,11 +119,27 @@ def measure(path: Path, account_runs: int) -> None:
     )
 
 
+def refresh_derived(path: Path) -> None:
+    """What a sync leaves behind: the derived tables of the current inputs (timed apart, as the
+    post-sync step it is), on a store cached by an older build brought to the current schema."""
+    from vitalsign.metrics import derived
+
+    store = Store(f"sqlite:///{path}")
+    _add_missing_indexes(store)
+    started = time.perf_counter()
+    written = derived.refresh(store)
+    took = time.perf_counter() - started
+    store.dispose()
+    rebuilt = ", ".join(f"{name} {n:,} rows" for name, n in written.items()) or "all fresh"
+    print(f"post-sync derivation (derived.refresh): {took:.2f} s ({rebuilt})")
+
+
 def _add_missing_indexes(store: Store) -> None:
-    """A store cached by an older build of the same schema revision gets the current indexes
-    (and loses the ones the models no longer declare)."""
+    """A store cached by an older build of the same schema revision gets the current tables and
+    indexes (and loses the indexes the models no longer declare)."""
     from sqlmodel import SQLModel
 
+    SQLModel.metadata.create_all(store.engine, checkfirst=True)
     declared = {index.name for tbl in SQLModel.metadata.tables.values() for index in tbl.indexes}
     with store.begin() as conn:
         present = conn.exec_driver_sql(
@@ -177,6 +192,7 @@ def main() -> None:
     if args.rebuild or not path.exists():
         path.unlink(missing_ok=True)
         build(path, args.scale, args.seed)
+    refresh_derived(path)
     # a fresh process: its peak RSS is the KPI run's, not the generator's
     subprocess.run(
         [sys.executable, __file__, "--measure", str(path), "--accounts", str(args.accounts)], check=True

@@ -3,9 +3,11 @@ through the same hooks a third-party plugin uses (hookimpls only)."""
 
 from __future__ import annotations
 
-from vitalsign.core import HealthComponent, Metric, hookimpl
+from vitalsign.core import Connector, HealthComponent, Metric, hookimpl
+from vitalsign.core.config import Config
+from vitalsign.core.store import Store
 
-from . import health, renewals, revenue, satisfaction, support, usage
+from . import derived, health, renewals, revenue, satisfaction, support, usage
 
 
 @hookimpl
@@ -23,3 +25,10 @@ def vitalsign_metrics() -> list[Metric]:
 @hookimpl
 def vitalsign_health_components() -> list[HealthComponent]:
     return list(health.COMPONENTS)
+
+
+@hookimpl(trylast=True)
+def vitalsign_after_sync(store: Store, connector: Connector, config: Config) -> None:
+    """Rebuild the derived tables whose inputs the sync changed: last, so after the revenue
+    timeline's rebuild (identity resolution has already run)."""
+    derived.refresh(store, config.metrics)

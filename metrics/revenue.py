@@ -50,38 +50,52 @@ def rate(numerator: float, denominator: float) -> float | None:
 
 
 def change_points(conn: Connection, query: MetricQuery) -> Any:
-    """The per-query temporary table ``acct, account_id, idx, d, level, prev, rn, next_idx,
-    cohort`` (``cohort``: the account's first paid month)."""
+    """``acct, account_id, idx, d, level, prev, rn, next_idx, cohort`` (``cohort``: the account's
+    first paid month) up to the query's end: the stored ``mrr_change_points`` while their inputs
+    are unchanged (metrics/derived.py), else a per-query temporary table. One account's
+    drill-down always computes its few rows (checking the stored table's inputs costs more)."""
+    from . import derived
+
+    if query.account_id is None:
+        stored = derived.change_points(conn, query)
+        if stored is not None:
+            return stored
+    stmt = change_point_rows(conn, _sql.idx(query.end), query.account_id)
+    return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
+
+
+def change_point_rows(conn: Connection, end: int | None, account_id: int | None = None) -> Any:
+    """The change points statement: up to month index ``end`` (every one when None), of every
+    account or of ``account_id`` only."""
     dialect = conn.dialect.name
     rt, links = table("revenue_timeline"), table("identity_links")
-    end = _sql.idx(query.end)
     acct = _sql.account_key(links.c.account_id, rt.c.source, rt.c.source_account_id)
-    iv_q = (
-        select(
-            acct.label("acct"),
-            links.c.account_id.label("account_id"),
-            rt.c.mrr.label("mrr"),
-            _sql.month_index(rt.c.valid_from, dialect).label("fi"),
-            _sql.month_index(rt.c.valid_to, dialect).label("ei"),
+    iv_q = select(
+        acct.label("acct"),
+        links.c.account_id.label("account_id"),
+        rt.c.mrr.label("mrr"),
+        _sql.month_index(rt.c.valid_from, dialect).label("fi"),
+        _sql.month_index(rt.c.valid_to, dialect).label("ei"),
+    ).select_from(
+        rt.outerjoin(
+            links,
+            _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
         )
-        .select_from(
-            rt.outerjoin(
-                links,
-                _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
-            )
-        )
+    )
+    if end is not None:
         # on the month index, not the indexed column: nearly every row qualifies, and a full scan
         # beats an index range with one row lookup each (about 20 % faster on SQLite)
-        .where(_sql.month_index(rt.c.valid_from, dialect) <= end)
-    )
-    if query.account_id is not None:
-        iv_q = iv_q.where(links.c.account_id == query.account_id)
+        iv_q = iv_q.where(_sql.month_index(rt.c.valid_from, dialect) <= end)
+    if account_id is not None:
+        iv_q = iv_q.where(links.c.account_id == account_id)
     iv = iv_q.cte("iv")
     counts = (iv.c.ei.is_(None)) | (iv.c.ei > iv.c.fi)
     starts = select(iv.c.acct, iv.c.account_id, iv.c.fi.label("idx"), iv.c.mrr.label("d")).where(counts)
     stops = select(iv.c.acct, iv.c.account_id, iv.c.ei.label("idx"), (-iv.c.mrr).label("d")).where(
-        iv.c.ei.is_not(None), iv.c.ei > iv.c.fi, iv.c.ei <= end
+        iv.c.ei.is_not(None), iv.c.ei > iv.c.fi
     )
+    if end is not None:
+        stops = stops.where(iv.c.ei <= end)
     deltas = starts.union_all(stops).subquery("deltas")
     grouped = (
         select(
@@ -96,7 +110,7 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
     )
     part, order = grouped.c.acct, grouped.c.idx
     level = func.sum(grouped.c.d).over(partition_by=part, order_by=order, rows=(None, 0))
-    stmt = select(
+    return select(
         grouped.c.acct,
         grouped.c.account_id,
         grouped.c.idx,
@@ -107,7 +121,6 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         func.lead(grouped.c.idx, 1, NEVER).over(partition_by=part, order_by=order).label("next_idx"),
         func.min(grouped.c.idx).over(partition_by=part).label("cohort"),
     )
-    return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
 
 
 def segment_of(conn: Connection, query: MetricQuery, cp: Any, by: str | None = None) -> tuple[Any, Any]:

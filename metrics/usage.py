@@ -10,6 +10,7 @@ license utilization and feature use the last 30 days (``[metrics] active_days``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,13 +33,15 @@ from sqlalchemy.sql.selectable import Subquery
 from vitalsign.core.metric import Metric, MetricQuery
 from vitalsign.core.store import table
 
-from . import _segments, _sql
+from . import _segments, _sql, derived
 
 NEVER = 10_000_000  # month index of a row still running
 
 
-def active_days(query: MetricQuery) -> int:
-    return int(query.options.get("active_days", 30))
+def active_days(query: MetricQuery | Mapping[str, Any]) -> int:
+    """``[metrics] active_days`` of a query (or of its options)."""
+    options = query.options if isinstance(query, MetricQuery) else query
+    return int(options.get("active_days", 30))
 
 
 def windows(
@@ -48,8 +51,13 @@ def windows(
 
     ``typed_for="postgresql"`` casts the day literals: a temporary table's ``CREATE ... AS``
     renders them inline, where PostgreSQL would read them as text."""
+    return window_frame(days, indexes if indexes is not None else _sql.query_indexes(query), typed_for)
+
+
+def window_frame(days: int, indexes: list[int], typed_for: str | None = None) -> Subquery:
+    """:func:`windows` for the month indexes given."""
     rows = []
-    for i in indexes if indexes is not None else _sql.query_indexes(query):
+    for i in indexes:
         end = _sql.month_end(_sql.month_at(i)).date()
         day_from, day_to = _sql.day(end - timedelta(days=days - 1)), _sql.day(end)
         if typed_for == "postgresql":
@@ -472,10 +480,9 @@ def key_features(conn: Connection, query: MetricQuery) -> list[str]:
     return list(_sql.memo(query, "key_features", lambda: [f for (f,) in conn.execute(stmt)]))
 
 
-def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
-    """First active day of each group, and first use of each feature by each group: two
-    indexed temporary tables shared by the feature metrics of one call."""
-    ud, ufd = table("usage_daily"), table("usage_feature_daily")
+def group_starts(conn: Connection, query: MetricQuery) -> Any:
+    """First active day of each group: an indexed temporary table shared by the metrics of a call."""
+    ud = table("usage_daily")
     starts = account_filter(
         select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
         .where(ud.c.account_key != "")
@@ -483,6 +490,12 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
         query,
         ud,
     )
+    return _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")])
+
+
+def first_uses(conn: Connection, query: MetricQuery) -> Any:
+    """First use of each feature by each group: an indexed temporary table."""
+    ufd = table("usage_feature_daily")
     adopted = account_filter(
         select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
         .where(ufd.c.account_key != "")
@@ -490,9 +503,75 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
         query,
         ufd,
     )
-    return (
-        _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")]),
-        _sql.materialize(conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature")]),
+    return _sql.materialize(conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature")])
+
+
+def first_use_rows(conn: Connection) -> Any:
+    """What ``usage_feature_first_use`` holds (metrics/derived.py): each group's first use of
+    each feature, its month index, and the days from the group's first active day."""
+    dialect = conn.dialect.name
+    ud, ufd = table("usage_daily"), table("usage_feature_daily")
+    starts = (
+        select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
+        .where(ud.c.account_key != "")
+        .group_by(ud.c.source, ud.c.account_key)
+        .subquery("starts")
+    )
+    adopted = (
+        select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
+        .where(ufd.c.account_key != "")
+        .group_by(ufd.c.source, ufd.c.account_key, ufd.c.feature)
+        .subquery("adopted")
+    )
+    return select(
+        adopted.c.source,
+        adopted.c.account_key,
+        adopted.c.feature,
+        adopted.c.first_use,
+        _sql.month_index(adopted.c.first_use, dialect).label("idx"),
+        _sql.days_between(starts.c.first_day, adopted.c.first_use, dialect).label("days_to_adopt"),
+    ).select_from(
+        adopted.outerjoin(
+            starts, and_(starts.c.source == adopted.c.source, starts.c.account_key == adopted.c.account_key)
+        )
+    )
+
+
+def feature_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
+    """What ``usage_feature_windows`` holds (metrics/derived.py), read from the rollup and the
+    stored first uses: per month, group and feature used in the ``days`` window ending the month,
+    the days from the first use to the last use in the window."""
+    dialect = conn.dialect.name
+    ufd, first = table("usage_feature_daily"), table("usage_feature_first_use")
+    frame = window_frame(days, indexes, dialect)
+    used = (
+        select(
+            frame.c.idx,
+            ufd.c.source,
+            ufd.c.account_key,
+            ufd.c.feature,
+            func.max(ufd.c.day).label("last_use"),
+        )
+        .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
+        .where(ufd.c.account_key != "")
+        .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature)
+        .subquery("feature_use")
+    )
+    return select(
+        used.c.idx,
+        used.c.feature,
+        used.c.source,
+        used.c.account_key,
+        _sql.days_between(first.c.first_use, used.c.last_use, dialect).label("span_days"),
+    ).select_from(
+        used.join(
+            first,
+            and_(
+                first.c.source == used.c.source,
+                first.c.account_key == used.c.account_key,
+                first.c.feature == used.c.feature,
+            ),
+        )
     )
 
 
@@ -511,9 +590,8 @@ class FeatureAdoption(UsageMetric):
         features = key_features(conn, query)
         if not features:
             return []
-        ud, ufd = table("usage_daily"), table("usage_feature_daily")
+        ud = table("usage_daily")
         frame = windows(query, active_days(query), typed_for=dialect)
-        starts, adopted = first_days(conn, query)
         active = account_filter(
             select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
             .select_from(frame.join(ud, and_(ud.c.day >= frame.c.day_from, ud.c.day <= frame.c.day_to)))
@@ -523,6 +601,75 @@ class FeatureAdoption(UsageMetric):
             ud,
         )
         groups = {r.idx: int(r.groups) for r in conn.execute(active)}
+        if derived.usable(conn, query, derived.FEATURE_USE):
+            per_feature, medians = self._stored(query, features)
+        else:
+            per_feature, medians = self._computed(conn, query, features, frame)
+        uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
+        to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
+        # every use has a first use: the (month, group, feature) uses are the per-feature counts
+        spread: dict[int, int] = {}
+        for i, _feature in uses:
+            spread[i] = spread.get(i, 0) + int(uses[(i, _feature)].accounts)
+        rows: list[dict[str, Any]] = []
+        for i in _sql.query_indexes(query):
+            n = groups.get(i, 0)
+            for feature in features:
+                u = uses.get((i, feature))
+                count = int(u.accounts) if u else 0
+                rows.append(
+                    {
+                        "period": _sql.period(i),
+                        "feature": feature,
+                        "accounts": count,
+                        "adoption_rate": round(100.0 * count / n, 2) if n else None,
+                        "days_to_adopt": _round(to_adopt.get((i, feature))),
+                        "weeks_of_use": _round(float(u.weeks)) if u and u.weeks is not None else None,
+                        "breadth": None,
+                    }
+                )
+            rows.append(
+                {
+                    "period": _sql.period(i),
+                    "feature": "(all)",
+                    "accounts": n,
+                    "adoption_rate": None,
+                    "days_to_adopt": None,
+                    "weeks_of_use": None,
+                    "breadth": round(100.0 * spread.get(i, 0) / (n * len(features)), 2) if n else None,
+                }
+            )
+        return rows
+
+    @staticmethod
+    def _stored(query: MetricQuery, features: list[str]) -> tuple[Any, Any]:
+        """Per-feature uses and adoption medians from the derived tables (metrics/derived.py)."""
+        fw, fu = table("usage_feature_windows"), table("usage_feature_first_use")
+        months = (_sql.idx(query.start), _sql.idx(query.end))
+        per_feature = (
+            select(
+                fw.c.idx,
+                fw.c.feature,
+                func.count().label("accounts"),
+                func.avg(fw.c.span_days / 7.0).label("weeks"),
+            )
+            .where(fw.c.idx.between(*months), fw.c.feature.in_(features))
+            .group_by(fw.c.idx, fw.c.feature)
+        )
+        adoption_days = (
+            select(fu.c.idx, fu.c.feature, fu.c.days_to_adopt.label("days"))
+            .where(fu.c.feature.in_(features), fu.c.idx.between(*months), fu.c.days_to_adopt.is_not(None))
+            .subquery("adoption_days")
+        )
+        medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
+        return per_feature, medians
+
+    @staticmethod
+    def _computed(conn: Connection, query: MetricQuery, features: list[str], frame: Any) -> tuple[Any, Any]:
+        """Per-feature uses and adoption medians from the rollups (and per-call first uses)."""
+        dialect = conn.dialect.name
+        ufd = table("usage_feature_daily")
+        starts, adopted = group_starts(conn, query), first_uses(conn, query)
         used_q = account_filter(
             select(
                 frame.c.idx,
@@ -576,41 +723,7 @@ class FeatureAdoption(UsageMetric):
             .subquery("adoption_days")
         )
         medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
-        uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
-        to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
-        # every use has a first use: the (month, group, feature) uses are the per-feature counts
-        spread: dict[int, int] = {}
-        for i, _feature in uses:
-            spread[i] = spread.get(i, 0) + int(uses[(i, _feature)].accounts)
-        rows: list[dict[str, Any]] = []
-        for i in _sql.query_indexes(query):
-            n = groups.get(i, 0)
-            for feature in features:
-                u = uses.get((i, feature))
-                count = int(u.accounts) if u else 0
-                rows.append(
-                    {
-                        "period": _sql.period(i),
-                        "feature": feature,
-                        "accounts": count,
-                        "adoption_rate": round(100.0 * count / n, 2) if n else None,
-                        "days_to_adopt": _round(to_adopt.get((i, feature))),
-                        "weeks_of_use": _round(float(u.weeks)) if u and u.weeks is not None else None,
-                        "breadth": None,
-                    }
-                )
-            rows.append(
-                {
-                    "period": _sql.period(i),
-                    "feature": "(all)",
-                    "accounts": n,
-                    "adoption_rate": None,
-                    "days_to_adopt": None,
-                    "weeks_of_use": None,
-                    "breadth": round(100.0 * spread.get(i, 0) / (n * len(features)), 2) if n else None,
-                }
-            )
-        return rows
+        return per_feature, medians
 
 
 def _round(value: float | None) -> float | None:
@@ -633,7 +746,7 @@ class TimeToMilestone(UsageMetric):
         feature = str(query.options.get("milestone_feature") or (features[0] if features else ""))
         target = int(query.options.get("milestone_count", 1))
         ufd = table("usage_feature_daily")
-        starts, _ = first_days(conn, query)
+        starts = group_starts(conn, query)
         part = (ufd.c.source, ufd.c.account_key)
         running = account_filter(
             select(

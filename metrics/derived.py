@@ -1,0 +1,160 @@
+"""Derived tables the metrics keep in the store instead of recomputing them on every call.
+
+``mrr_change_points`` holds each account's month-end MRR change points (what
+:func:`vitalsign.metrics.revenue.change_points` otherwise builds per call in a temporary table,
+the most expensive step of the revenue metrics). It is rebuilt after every sync (the plugin's
+``vitalsign_after_sync``, run after the revenue timeline's rebuild and after identity
+resolution), in one transaction.
+
+A derived table is read only while its inputs are unchanged: :func:`refresh` records a stamp of
+them in ``derived_state`` (row counts, the largest id, sums of the amounts and account ids, the
+latest link time: one cheap aggregate per input table), and every read compares it with the
+inputs' current stamp. Anything that writes the inputs another way (``vitalsign accounts link``,
+rows written directly) makes the metrics compute from the inputs again until the next refresh, so
+the results never depend on whether the derived table is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, func, select
+from vitalsign.core.metric import MetricQuery, Month
+from vitalsign.core.store import Store, table
+
+from . import _sql
+
+CHANGE_POINTS = "mrr_change_points"
+FEATURE_USE = "usage_features"  # usage_feature_first_use and usage_feature_windows, built together
+_COLUMNS = ("acct", "account_id", "idx", "d", "level", "prev", "rn", "next_idx", "cohort")
+
+Options = Mapping[str, Any]
+
+
+def _change_points_stamp(conn: Connection, options: Options) -> str:
+    rt, links = table("revenue_timeline"), table("identity_links")
+    timeline = conn.execute(
+        select(func.count(), func.max(rt.c.id), func.sum(rt.c.mrr), func.sum(rt.c.quantity))
+    ).one()
+    linked = conn.execute(
+        select(func.count(), func.max(links.c.linked_at), func.sum(links.c.account_id)).where(
+            links.c.source_kind == "customer"
+        )
+    ).one()
+    return "|".join(str(v) for v in (*timeline, *linked))
+
+
+def _build_change_points(conn: Connection, options: Options) -> int:
+    from . import revenue
+
+    cp = table(CHANGE_POINTS)
+    conn.execute(delete(cp))
+    conn.execute(cp.insert().from_select(list(_COLUMNS), revenue.change_point_rows(conn, None)))
+    return _count(conn, CHANGE_POINTS)
+
+
+def _feature_use_stamp(conn: Connection, options: Options) -> str:
+    """The rollups only grow (ingest adds rows and events), so their row counts and event sums
+    change with every sync that touches them."""
+    from .usage import active_days
+
+    parts: list[Any] = [active_days(options)]
+    for name in ("usage_feature_daily", "usage_daily"):
+        rollup = table(name)
+        parts += conn.execute(select(func.count(), func.sum(rollup.c.events))).one()
+    return "|".join(str(v) for v in parts)
+
+
+def _build_feature_use(conn: Connection, options: Options) -> int:
+    from . import usage
+
+    first, windows = table("usage_feature_first_use"), table("usage_feature_windows")
+    conn.execute(delete(windows))
+    conn.execute(delete(first))
+    conn.execute(
+        first.insert().from_select(
+            ["source", "account_key", "feature", "first_use", "idx", "days_to_adopt"],
+            usage.first_use_rows(conn),
+        )
+    )
+    ufd = table("usage_feature_daily")
+    lo, hi = conn.execute(select(func.min(ufd.c.day), func.max(ufd.c.day))).one()
+    if lo is not None:
+        indexes = list(range(_sql.idx(_month(lo)), _sql.idx(_month(hi)) + 1))
+        conn.execute(
+            windows.insert().from_select(
+                ["idx", "feature", "source", "account_key", "span_days"],
+                usage.feature_window_rows(conn, usage.active_days(options), indexes),
+            )
+        )
+    return _count(conn, "usage_feature_first_use") + _count(conn, "usage_feature_windows")
+
+
+def _month(value: Any) -> Month:
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return Month.of(day)
+
+
+def _count(conn: Connection, name: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(table(name))).scalar_one())
+
+
+Stamp = Callable[[Connection, Options], str]
+Build = Callable[[Connection, Options], int]
+DERIVED: dict[str, tuple[Stamp, Build]] = {
+    CHANGE_POINTS: (_change_points_stamp, _build_change_points),
+    FEATURE_USE: (_feature_use_stamp, _build_feature_use),
+}
+
+
+def refresh(store: Store, options: Options | None = None, *, force: bool = False) -> dict[str, int]:
+    """Rebuild every derived table whose inputs changed since it was built (all when ``force``),
+    for the ``[metrics]`` options given; returns the rows written per table rebuilt."""
+    opts = options or {}
+    written: dict[str, int] = {}
+    state = table("derived_state")
+    with store.begin() as conn:
+        for name, (stamp_of, build) in DERIVED.items():
+            stamp = stamp_of(conn, opts)
+            if not force and _recorded(conn, name) == stamp:
+                continue
+            written[name] = build(conn, opts)
+            conn.execute(delete(state).where(state.c.name == name))
+            conn.execute(state.insert().values(name=name, stamp=stamp, built_at=datetime.now(UTC)))
+    return written
+
+
+def _recorded(conn: Connection, name: str) -> str | None:
+    state = table("derived_state")
+    return conn.execute(select(state.c.stamp).where(state.c.name == name)).scalar_one_or_none()
+
+
+def is_fresh(conn: Connection, name: str, options: Options | None = None) -> bool:
+    recorded = _recorded(conn, name)
+    return recorded is not None and recorded == DERIVED[name][0](conn, options or {})
+
+
+def usable(conn: Connection, query: MetricQuery, name: str) -> bool:
+    """Whether a metric of ``query`` may read ``name``: fresh (checked once per query), and not a
+    one-account drill-down (checking the inputs costs more than computing one account)."""
+    if query.account_id is not None:
+        return False
+    return bool(_sql.memo(query, ("fresh", name), lambda: is_fresh(conn, name, query.options)))
+
+
+def change_points(conn: Connection, query: MetricQuery) -> Any:
+    """The stored change points as the per-query table would hold them (up to the query's end:
+    the last one's ``next_idx`` is the far future), or None when they cannot be used."""
+    from .revenue import NEVER
+
+    if not usable(conn, query, CHANGE_POINTS):
+        return None
+    cp, end = table(CHANGE_POINTS), _sql.idx(query.end)
+    capped = case((cp.c.next_idx > end, NEVER), else_=cp.c.next_idx)
+    return (
+        select(*[cp.c[c] for c in _COLUMNS if c != "next_idx"], capped.label("next_idx"))
+        .where(cp.c.idx <= end)
+        .subquery("cp")
+    )
