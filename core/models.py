@@ -9,7 +9,7 @@ Conventions (every raw table):
 - money is an integer in minor units (cents) next to a lowercase ISO currency code;
 - timestamps are UTC (see :class:`vitalsign.core.types.UTCDateTime`).
 
-Derived tables (revenue_timeline, mrr_change_points, usage_*, health_scores) are rebuilt or
+Derived tables (revenue_timeline, *_change_points, usage_*, health_scores) are rebuilt or
 maintained by the engine; identity tables (accounts, identity_links) by identity resolution and
 ``vitalsign accounts``.
 """
@@ -337,6 +337,20 @@ class UsageFeatureWindow(SQLModel, table=True):
     span_days: int
 
 
+class UsageGroupWindow(SQLModel, table=True):
+    """Derived from the user rollup (metrics/derived.py): distinct users of each group in each
+    window ending a month: the calendar month (``days`` 0), the last 7 days, and the
+    ``[metrics] active_days`` window."""
+
+    __tablename__ = "usage_group_windows"
+
+    days: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    users: int
+
+
 # ---------------------------------------------------------------- derived revenue
 
 
@@ -385,6 +399,19 @@ class MRRChangePoint(SQLModel, table=True):
     rn: int  # 1 for the account's first change point
     next_idx: int
     cohort: int  # the account's first paid month
+
+
+class SeatChangePoint(SQLModel, table=True):
+    """Each linked account's seats at month ends, as change points: derived with
+    ``mrr_change_points`` from the seat-priced timeline rows (metrics/derived.py)."""
+
+    __tablename__ = "seat_change_points"
+
+    account_id: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)  # month index of the change
+    d: int = Field(sa_type=BigInteger)  # the change in seats
+    level: int = Field(sa_type=BigInteger)  # the seats after it
+    next_idx: int  # month index of the next change, 10 000 000 on the last
 
 
 class DerivedState(SQLModel, table=True):

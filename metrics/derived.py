@@ -1,15 +1,24 @@
 """Derived tables the metrics keep in the store instead of recomputing them on every call.
 
-``mrr_change_points`` holds each account's month-end MRR change points (what
-:func:`vitalsign.metrics.revenue.change_points` otherwise builds per call in a temporary table,
-the most expensive step of the revenue metrics). It is rebuilt after every sync (the plugin's
-``vitalsign_after_sync``, run after the revenue timeline's rebuild and after identity
-resolution), in one transaction.
+- ``mrr_change_points``: each account's month-end MRR change points (what
+  :func:`vitalsign.metrics.revenue.change_points` otherwise builds per call in a temporary table,
+  the most expensive step of the revenue metrics), with ``seat_change_points`` (the seats of
+  each account at month ends, for license utilization);
+- ``usage_feature_first_use``, ``usage_feature_windows`` and ``usage_group_windows``: each
+  group's first use of each feature; per month, the groups that used each feature in the
+  ``[metrics] active_days`` window ending with it (feature adoption); and the distinct users of
+  each group in the calendar month, the last 7 days and that window (MAU, WAU, license
+  utilization).
+
+They are rebuilt after every sync (the plugin's ``vitalsign_after_sync``, run after the revenue
+timeline's rebuild and after identity resolution), each set in one transaction, when its inputs
+changed.
 
 A derived table is read only while its inputs are unchanged: :func:`refresh` records a stamp of
 them in ``derived_state`` (row counts, the largest id, sums of the amounts and account ids, the
 latest link time: one cheap aggregate per input table), and every read compares it with the
-inputs' current stamp. Anything that writes the inputs another way (``vitalsign accounts link``,
+inputs' current stamp (and the options they were built for: ``active_days``,
+``seat_products``). Anything that writes the inputs another way (``vitalsign accounts link``,
 rows written directly) makes the metrics compute from the inputs again until the next refresh, so
 the results never depend on whether the derived table is there.
 """
@@ -26,8 +35,8 @@ from vitalsign.core.store import Store, table
 
 from . import _sql
 
-CHANGE_POINTS = "mrr_change_points"
-FEATURE_USE = "usage_features"  # usage_feature_first_use and usage_feature_windows, built together
+CHANGE_POINTS = "mrr_change_points"  # and seat_change_points, built together
+USAGE = "usage_windows"  # usage_feature_first_use, usage_feature_windows, usage_group_windows
 _COLUMNS = ("acct", "account_id", "idx", "d", "level", "prev", "rn", "next_idx", "cohort")
 
 Options = Mapping[str, Any]
@@ -43,34 +52,60 @@ def _change_points_stamp(conn: Connection, options: Options) -> str:
             links.c.source_kind == "customer"
         )
     ).one()
-    return "|".join(str(v) for v in (*timeline, *linked))
+    priced = [
+        v
+        for name in ("prices", "products")
+        for v in conn.execute(select(func.count(), func.max(table(name).c.synced_at))).one()
+    ]
+    seat_products = sorted(str(p) for p in options.get("seat_products") or ())
+    return "|".join(str(v) for v in (*timeline, *linked, *priced, seat_products))
 
 
 def _build_change_points(conn: Connection, options: Options) -> int:
-    from . import revenue
+    from . import revenue, usage
 
-    cp = table(CHANGE_POINTS)
+    cp, seats = table(CHANGE_POINTS), table("seat_change_points")
     conn.execute(delete(cp))
     conn.execute(cp.insert().from_select(list(_COLUMNS), revenue.change_point_rows(conn, None)))
-    return _count(conn, CHANGE_POINTS)
+    conn.execute(delete(seats))
+    conn.execute(
+        seats.insert().from_select(
+            ["account_id", "idx", "d", "level", "next_idx"],
+            usage.seat_change_point_rows(conn, options.get("seat_products")),
+        )
+    )
+    return _count(conn, CHANGE_POINTS) + _count(conn, "seat_change_points")
 
 
-def _feature_use_stamp(conn: Connection, options: Options) -> str:
+def _usage_stamp(conn: Connection, options: Options) -> str:
     """The rollups only grow (ingest adds rows and events), so their row counts and event sums
     change with every sync that touches them."""
     from .usage import active_days
 
     parts: list[Any] = [active_days(options)]
-    for name in ("usage_feature_daily", "usage_daily"):
+    for name in ("usage_feature_daily", "usage_daily", "usage_user_daily"):
         rollup = table(name)
         parts += conn.execute(select(func.count(), func.sum(rollup.c.events))).one()
     return "|".join(str(v) for v in parts)
 
 
-def _build_feature_use(conn: Connection, options: Options) -> int:
+def _build_usage(conn: Connection, options: Options) -> int:
     from . import usage
 
     first, windows = table("usage_feature_first_use"), table("usage_feature_windows")
+    group_windows = table("usage_group_windows")
+    conn.execute(delete(group_windows))
+    uud = table("usage_user_daily")
+    lo, hi = conn.execute(select(func.min(uud.c.day), func.max(uud.c.day))).one()
+    if lo is not None:
+        indexes = list(range(_sql.idx(_month(lo)), _sql.idx(_month(hi)) + 1))
+        for days in sorted({0, 7, usage.active_days(options)}):
+            conn.execute(
+                group_windows.insert().from_select(
+                    ["days", "idx", "source", "account_key", "users"],
+                    usage.group_window_rows(conn, days, indexes),
+                )
+            )
     conn.execute(delete(windows))
     conn.execute(delete(first))
     conn.execute(
@@ -89,7 +124,9 @@ def _build_feature_use(conn: Connection, options: Options) -> int:
                 usage.feature_window_rows(conn, usage.active_days(options), indexes),
             )
         )
-    return _count(conn, "usage_feature_first_use") + _count(conn, "usage_feature_windows")
+    return sum(
+        _count(conn, n) for n in ("usage_feature_first_use", "usage_feature_windows", "usage_group_windows")
+    )
 
 
 def _month(value: Any) -> Month:
@@ -105,7 +142,7 @@ Stamp = Callable[[Connection, Options], str]
 Build = Callable[[Connection, Options], int]
 DERIVED: dict[str, tuple[Stamp, Build]] = {
     CHANGE_POINTS: (_change_points_stamp, _build_change_points),
-    FEATURE_USE: (_feature_use_stamp, _build_feature_use),
+    USAGE: (_usage_stamp, _build_usage),
 }
 
 

@@ -107,6 +107,39 @@ def users_by_group(query: MetricQuery, idx_col: Any, lo: Any, hi: Any, frame: An
     ).subquery("group_users")
 
 
+def stored_group_users(query: MetricQuery, days: int) -> Subquery:
+    """:func:`users_by_group` read from ``usage_group_windows`` (``days`` 0: calendar months)."""
+    ugw = table("usage_group_windows")
+    return (
+        select(ugw.c.idx, ugw.c.source, ugw.c.account_key, ugw.c.users)
+        .where(ugw.c.days == days, ugw.c.idx.between(_sql.idx(query.start), _sql.idx(query.end)))
+        .subquery("group_users")
+    )
+
+
+def group_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
+    """What ``usage_group_windows`` holds for ``days`` (0: calendar months; metrics/derived.py)."""
+    if days == 0:
+        frame = _sql.months_table(indexes)
+        idx_col, lo, hi = frame.c.idx, frame.c.d_start, frame.c.d_end
+    else:
+        frame = window_frame(days, indexes, conn.dialect.name)
+        idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
+    uud = table("usage_user_daily")
+    return (
+        select(
+            literal(days, Integer).label("days"),
+            idx_col.label("idx"),
+            uud.c.source,
+            uud.c.account_key,
+            func.count(distinct(uud.c.user_id)).label("users"),
+        )
+        .select_from(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi)))
+        .where(uud.c.user_id != "")
+        .group_by(idx_col, uud.c.source, uud.c.account_key)
+    )
+
+
 class UsageMetric(Metric):
     family = "usage"
     segments = _segments.ACCOUNT_SEGMENTS
@@ -150,14 +183,10 @@ class DistinctUsers(UsageMetric):
     days: int | None = None  # None: the calendar month
 
     def counts(self, conn: Connection, query: MetricQuery) -> dict[tuple[int, Any], int]:
-        if self.days is None:
-            months = _sql.months_table(_sql.query_indexes(query))
-            idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
-            frame = months
+        if derived.usable(conn, query, derived.USAGE):
+            groups = stored_group_users(query, self.days or 0)
         else:
-            frame = windows(query, self.days)
-            idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
-        groups = users_by_group(query, idx_col, lo, hi, frame)
+            groups = self._group_users(query)
         seg, join = usage_scope(conn, query, groups)
         stmt = (
             select(groups.c.idx, seg.label("seg"), func.sum(groups.c.users).label("users"))
@@ -165,6 +194,16 @@ class DistinctUsers(UsageMetric):
             .group_by(groups.c.idx, seg)
         )
         return {(row.idx, row.seg): int(row.users) for row in conn.execute(stmt)}
+
+    def _group_users(self, query: MetricQuery) -> Subquery:
+        if self.days is None:
+            months = _sql.months_table(_sql.query_indexes(query))
+            idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
+            frame = months
+        else:
+            frame = windows(query, self.days)
+            idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
+        return users_by_group(query, idx_col, lo, hi, frame)
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         return list(_sql.memo(query, self.name, lambda: self._compute(conn, query)))
@@ -250,9 +289,16 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
 def seat_rows(conn: Connection, query: MetricQuery) -> Any:
     """Seat-priced timeline rows of linked accounts, ``account_id, quantity, fi, ei`` (month
     indexes of the first month end counted and of the first one not counted): a temporary table."""
+    rows = seat_row_statement(conn, query.options.get("seat_products"), query.account_id)
+    if query.account_id is not None:  # one account (a health drill-down): a few rows, no temp table
+        return rows.subquery("seat_rows")
+    return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
+
+
+def seat_row_statement(conn: Connection, seat_products: Any, account_id: int | None = None) -> Any:
+    """The statement of :func:`seat_rows`."""
     links = table("identity_links")
     rt, prices, products = table("revenue_timeline"), table("prices"), table("products")
-    seat_products = query.options.get("seat_products")
     if seat_products:
         names = [str(p) for p in seat_products]
         is_seat = or_(rt.c.product_id.in_(names), products.c.name.in_(names))
@@ -282,11 +328,35 @@ def seat_rows(conn: Connection, query: MetricQuery) -> Any:
         )
         .where(is_seat, rt.c.quantity > 0, rt.c.mrr > 0, links.c.account_id.is_not(None))
     )
-    if query.account_id is not None:
-        rows = rows.where(links.c.account_id == query.account_id)
-    if query.account_id is not None:  # one account (a health drill-down): a few rows, no temp table
-        return rows.subquery("seat_rows")
-    return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
+    if account_id is not None:
+        rows = rows.where(links.c.account_id == account_id)
+    return rows
+
+
+def seat_change_point_rows(conn: Connection, seat_products: Any) -> Any:
+    """What ``seat_change_points`` holds (metrics/derived.py): per account and month index where
+    its seats at the month end change, the change ``d``, the seats after it (``level``) and the
+    month of the next change (``next_idx``, far in the future on the last)."""
+    seats = seat_row_statement(conn, seat_products).subquery("seat_rows")
+    starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
+    stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
+        seats.c.ei < NEVER
+    )
+    deltas = starts.union_all(stops).subquery("seat_deltas")
+    grouped = (
+        select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
+        .group_by(deltas.c.account_id, deltas.c.idx)
+        .having(func.sum(deltas.c.d) != 0)
+        .subquery("seat_changes")
+    )
+    window = {"partition_by": grouped.c.account_id, "order_by": grouped.c.idx}
+    return select(
+        grouped.c.account_id,
+        grouped.c.idx,
+        grouped.c.d,
+        func.sum(grouped.c.d).over(**window, rows=(None, 0)).label("level"),  # type: ignore[arg-type]
+        func.lead(grouped.c.idx, 1, NEVER).over(**window).label("next_idx"),  # type: ignore[arg-type]
+    )
 
 
 def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
@@ -386,19 +456,41 @@ class LicenseUtilization(UsageMetric):
         running sums of per-account seat changes."""
         indexes = _sql.query_indexes(query)
         first, end = indexes[0], indexes[-1]
-        seats = seat_rows(conn, query)
-        frame = utilization_frame(query, indexes)
-        groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
+        if derived.usable(conn, query, derived.USAGE):
+            groups = stored_group_users(query, active_days(query))
+        else:
+            frame = utilization_frame(query, indexes)
+            groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
         links = table("identity_links")
-        has_seats = (
-            select(seats.c.account_id)
-            .where(
-                seats.c.account_id == links.c.account_id,
-                seats.c.fi <= groups.c.idx,
-                seats.c.ei > groups.c.idx,
+        if derived.usable(conn, query, derived.CHANGE_POINTS):
+            stored = table("seat_change_points")
+            has_seats = (
+                select(stored.c.account_id)
+                .where(
+                    stored.c.account_id == links.c.account_id,
+                    stored.c.idx <= groups.c.idx,
+                    stored.c.next_idx > groups.c.idx,
+                    stored.c.level > 0,
+                )
+                .exists()
             )
-            .exists()
-        )
+            levels = (
+                select(stored.c.idx, stored.c.d, stored.c.level)
+                .where(stored.c.idx <= end)
+                .subquery("seat_levels")
+            )
+        else:
+            seats = seat_rows(conn, query)
+            has_seats = (
+                select(seats.c.account_id)
+                .where(
+                    seats.c.account_id == links.c.account_id,
+                    seats.c.fi <= groups.c.idx,
+                    seats.c.ei > groups.c.idx,
+                )
+                .exists()
+            )
+            levels = self._levels(seats, end)
         users = (
             select(groups.c.idx, func.sum(groups.c.users).label("users"))
             .select_from(
@@ -417,21 +509,6 @@ class LicenseUtilization(UsageMetric):
         if query.account_id is not None:
             users = users.where(links.c.account_id == query.account_id)
         active = {r.idx: int(r.users) for r in conn.execute(users)}
-        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
-        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
-            seats.c.ei <= end
-        )
-        deltas = starts.union_all(stops).subquery("seat_deltas")
-        grouped = (
-            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
-            .group_by(deltas.c.account_id, deltas.c.idx)
-            .having(func.sum(deltas.c.d) != 0)
-            .subquery("seat_changes")
-        )
-        level = func.sum(grouped.c.d).over(
-            partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
-        )
-        levels = select(grouped.c.idx, grouped.c.d, level.label("level")).subquery("seat_levels")
         bucket = case((levels.c.idx < first, first), else_=levels.c.idx)
         gained = (levels.c.level > 0) & (levels.c.level - levels.c.d <= 0)
         lost = (levels.c.level <= 0) & (levels.c.level - levels.c.d > 0)
@@ -465,6 +542,25 @@ class LicenseUtilization(UsageMetric):
                 }
             )
         return rows
+
+    @staticmethod
+    def _levels(seats: Any, end: int) -> Any:
+        """``idx, d, level``: each account's seat changes up to month ``end`` and its seats after."""
+        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
+        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
+            seats.c.ei <= end
+        )
+        deltas = starts.union_all(stops).subquery("seat_deltas")
+        grouped = (
+            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
+            .group_by(deltas.c.account_id, deltas.c.idx)
+            .having(func.sum(deltas.c.d) != 0)
+            .subquery("seat_changes")
+        )
+        level = func.sum(grouped.c.d).over(
+            partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
+        )
+        return select(grouped.c.idx, grouped.c.d, level.label("level")).subquery("seat_levels")
 
 
 # ---------------------------------------------------------------- features
@@ -601,7 +697,7 @@ class FeatureAdoption(UsageMetric):
             ud,
         )
         groups = {r.idx: int(r.groups) for r in conn.execute(active)}
-        if derived.usable(conn, query, derived.FEATURE_USE):
+        if derived.usable(conn, query, derived.USAGE):
             per_feature, medians = self._stored(query, features)
         else:
             per_feature, medians = self._computed(conn, query, features, frame)
@@ -741,10 +837,51 @@ class TimeToMilestone(UsageMetric):
     segments = ()
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
-        dialect = conn.dialect.name
         features = key_features(conn, query)
         feature = str(query.options.get("milestone_feature") or (features[0] if features else ""))
         target = int(query.options.get("milestone_count", 1))
+        if self._first_use_is_milestone(conn, query, feature, target):
+            fu = table("usage_feature_first_use")
+            days = (
+                select(fu.c.idx, literal("", String).label("seg"), fu.c.days_to_adopt.label("days"))
+                .where(
+                    fu.c.feature == feature,
+                    fu.c.idx.between(_sql.idx(query.start), _sql.idx(query.end)),
+                    fu.c.days_to_adopt.is_not(None),
+                )
+                .subquery("milestone_days")
+            )
+        else:
+            days = self._milestone_days(conn, query, feature, target)
+        stmt = _sql.percentile_rows_repeated(days, "days", ["idx", "seg"], [("median", 50)])
+        found = {
+            (r.idx, r.seg): {
+                "value": round(float(r.median), 2),
+                "accounts": int(r.n),
+                "feature": feature,
+                "count": target,
+            }
+            for r in conn.execute(stmt)
+        }
+        return _segments.monthly_rows(
+            query, found, {"value": None, "accounts": 0, "feature": feature, "count": target}
+        )
+
+    @staticmethod
+    def _first_use_is_milestone(conn: Connection, query: MetricQuery, feature: str, target: int) -> bool:
+        """A milestone of one event is the feature's first use when every rollup row of it has
+        an event: then the stored first uses answer (metrics/derived.py)."""
+        if target > 1 or not derived.usable(conn, query, derived.USAGE):
+            return False
+        ufd = table("usage_feature_daily")
+        empty = select(ufd.c.day).where(ufd.c.feature == feature, ufd.c.events < 1).limit(1)
+        return conn.execute(empty).first() is None
+
+    @staticmethod
+    def _milestone_days(conn: Connection, query: MetricQuery, feature: str, target: int) -> Any:
+        """``idx, seg, days``: per account reaching the milestone, its month and the days from the
+        group's first active day, from running sums over the rollup."""
+        dialect = conn.dialect.name
         ufd = table("usage_feature_daily")
         starts = group_starts(conn, query)
         part = (ufd.c.source, ufd.c.account_key)
@@ -783,19 +920,7 @@ class TimeToMilestone(UsageMetric):
             )
             .subquery("milestone_days")
         )
-        stmt = _sql.percentile_rows_repeated(days, "days", ["idx", "seg"], [("median", 50)])
-        found = {
-            (r.idx, r.seg): {
-                "value": round(float(r.median), 2),
-                "accounts": int(r.n),
-                "feature": feature,
-                "count": target,
-            }
-            for r in conn.execute(stmt)
-        }
-        return _segments.monthly_rows(
-            query, found, {"value": None, "accounts": 0, "feature": feature, "count": target}
-        )
+        return days
 
 
 # ---------------------------------------------------------------- lists

@@ -142,7 +142,7 @@ def usage_results(data: Any, **options: Any) -> list[dict[str, Any]]:
 
 def features_fresh(data: Any, **options: Any) -> bool:
     with data.store.connect() as conn:
-        return derived.is_fresh(conn, derived.FEATURE_USE, options)
+        return derived.is_fresh(conn, derived.USAGE, options)
 
 
 def stored_windows(data: Any) -> list[tuple[Any, ...]]:
@@ -184,3 +184,72 @@ def test_feature_use_follows_an_incremental_sync_and_the_window_option(data):
     assert usage_results(data) == expected
     assert not features_fresh(data, active_days=45)  # built for 30 days: other windows compute
     assert usage_results(data, active_days=45) != expected
+
+
+def seats_history(data: Any) -> None:
+    """Two accounts with seats (one adds seats, one churns), a third without, and their users."""
+    data.insert(
+        "prices",
+        [
+            {
+                "source": "stripe",
+                "source_id": "price_seat",
+                "deleted": False,
+                "usage_type": "licensed",
+                "billing_scheme": "per_unit",
+                "type": "recurring",
+            }
+        ],
+    )
+    data.account(1, customer="cus_a", group="g1")
+    data.account(2, customer="cus_b", group="g2")
+    data.account(3, group="g3")
+    data.timeline(
+        data.mrr("cus_a", at(2025, 11, 5), at(2026, 1, 5), 100, quantity=10, price="price_seat"),
+        data.mrr("cus_a", at(2026, 1, 5), None, 150, quantity=15, price="price_seat"),
+        data.mrr("cus_b", at(2025, 12, 1), at(2026, 2, 10), 40, quantity=4, price="price_seat"),
+    )
+    for day in (date(2025, 11, 20), date(2025, 12, 3), date(2026, 1, 30), date(2026, 2, 14)):
+        data.usage("g1", day, ["u1", "u2", "u3"])
+        data.usage("g2", day, ["v1"])
+        data.usage("g3", day, ["w1", "w2"])
+    data.usage("g1", date(2026, 2, 15), ["u4", ""])
+
+
+SEATS = ("license_utilization", "mau", "wau", "dau", "stickiness")
+
+
+def seat_results(data: Any, **options: Any) -> list[dict[str, Any]]:
+    return compute_metrics(data.store, SEATS, start=Month(2025, 10), end=Month(2026, 3), options=options)
+
+
+def test_stored_seats_and_group_users_give_the_per_query_results(data):
+    seats_history(data)
+    expected = seat_results(data)
+    by_owner = compute_metrics(data.store, ["mau"], start=Month(2025, 10), end=Month(2026, 3), by="owner")
+    derived.refresh(data.store)
+    assert fresh(data)
+    assert features_fresh(data)
+    seats = table("seat_change_points")
+    with data.store.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(select(seats).order_by(seats.c.account_id, seats.c.idx))]
+    # account 1: 10 seats from November, 15 from January; account 2: 4 from December to February
+    assert [(a, i % 12 + 1, d, level) for a, i, d, level, _ in stored] == [
+        (1, 11, 10, 10),
+        (1, 1, 5, 15),
+        (2, 12, 4, 4),
+        (2, 2, -4, 0),
+    ]
+    assert seat_results(data) == expected
+    assert (
+        compute_metrics(data.store, ["mau"], start=Month(2025, 10), end=Month(2026, 3), by="owner")
+        == by_owner
+    )
+    [february] = [r for r in expected if r["metric"] == "license_utilization" and r["period"] == "2026-02"]
+    assert (february["active_users"], february["seats"]) == (4, 15.0)  # u1-u4 of account 1 only
+    data.usage("g2", date(2026, 3, 10), ["v1", "v2"])  # a later sync
+    assert not features_fresh(data)
+    expected = seat_results(data)
+    derived.refresh(data.store)
+    assert features_fresh(data)
+    assert seat_results(data) == expected

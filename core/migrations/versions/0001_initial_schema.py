@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:31:09.022639
+Create Date: 2026-11-23 17:39:21.848260
 """
 
 from collections.abc import Sequence
@@ -256,6 +256,15 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "seat_change_points",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("d", sa.BigInteger(), nullable=False),
+        sa.Column("level", sa.BigInteger(), nullable=False),
+        sa.Column("next_idx", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "idx"),
+    )
+    op.create_table(
         "source_accounts",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("source_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -501,6 +510,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("idx", "feature", "source", "account_key"),
     )
     op.create_table(
+        "usage_group_windows",
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("users", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("days", "idx", "source", "account_key"),
+    )
+    op.create_table(
         "usage_user_daily",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -544,6 +562,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_usage_user_daily_window")
 
     op.drop_table("usage_user_daily")
+    op.drop_table("usage_group_windows")
     op.drop_table("usage_feature_windows")
     op.drop_table("usage_feature_first_use")
     with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
@@ -586,6 +605,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_source_accounts_account_key"))
 
     op.drop_table("source_accounts")
+    op.drop_table("seat_change_points")
     with op.batch_alter_table("revenue_timeline", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_revenue_timeline_subscription_id"))
         batch_op.drop_index(batch_op.f("ix_revenue_timeline_source_account_id"))
