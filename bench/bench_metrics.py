@@ -6,6 +6,9 @@ accounts, 36 months of subscriptions, ~1.1M invoice lines, ~200 000 tickets, ~10
 answers and ~10M usage events represented in the usage rollups (the raw events are not written:
 metrics read the rollups only). The health history of every month is recorded first, as a
 monthly ``vitalsign health`` would have done (the last 12 months; ``health_score`` reads it).
+Then the derived tables a sync leaves behind (``metrics/derived.py``: MRR and seat change points,
+feature first uses and windows, users per group and window) are brought up to date, timed on
+their own as the post-sync step they are; the KPI run reads them.
 
 The measurement runs in a fresh subprocess so that its peak RSS is the KPI run's own. Targets:
 whole KPI set <= 10 s and <= 1 GB RSS; one account's drill-down <= 100 ms.
@@ -119,7 +122,7 @@ def measure(path: Path, account_runs: int) -> None:
     )
 
 
-def refresh_derived(path: Path) -> None:
+def refresh_derived(path: Path, force: bool) -> None:
     """What a sync leaves behind: the derived tables of the current inputs (timed apart, as the
     post-sync step it is), on a store cached by an older build brought to the current schema."""
     from vitalsign.metrics import derived
@@ -127,7 +130,7 @@ def refresh_derived(path: Path) -> None:
     store = Store(f"sqlite:///{path}")
     _add_missing_indexes(store)
     started = time.perf_counter()
-    written = derived.refresh(store)
+    written = derived.refresh(store, {"currency": "usd"}, force=force)
     took = time.perf_counter() - started
     store.dispose()
     rebuilt = ", ".join(f"{name} {n:,} rows" for name, n in written.items()) or "all fresh"
@@ -181,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="regenerate the cached store")
     parser.add_argument("--accounts", type=int, default=25, help="drill-downs to time")
+    parser.add_argument("--derive", action="store_true", help="rebuild the derived tables even if fresh")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -192,7 +196,7 @@ def main() -> None:
     if args.rebuild or not path.exists():
         path.unlink(missing_ok=True)
         build(path, args.scale, args.seed)
-    refresh_derived(path)
+    refresh_derived(path, args.derive or args.rebuild)
     # a fresh process: its peak RSS is the KPI run's, not the generator's
     subprocess.run(
         [sys.executable, __file__, "--measure", str(path), "--accounts", str(args.accounts)], check=True

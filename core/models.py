@@ -314,6 +314,8 @@ class UsageFeatureFirstUse(SQLModel, table=True):
     each feature, its month index and the days from the group's first active day to it."""
 
     __tablename__ = "usage_feature_first_use"
+    # covering for the adoption medians: grouped by month and feature with no sort
+    __table_args__ = (Index("ix_usage_feature_first_use_adoption", "idx", "feature", "days_to_adopt"),)
 
     source: str = Field(primary_key=True, max_length=64)
     account_key: str = Field(primary_key=True, max_length=255)
@@ -329,6 +331,8 @@ class UsageFeatureWindow(SQLModel, table=True):
     their first use to their last use in it. Keyed in the order the feature metrics group by."""
 
     __tablename__ = "usage_feature_windows"
+    # covering for the per-feature counts: grouped by month and feature with no row lookups
+    __table_args__ = (Index("ix_usage_feature_windows_span", "idx", "feature", "span_days"),)
 
     idx: int = Field(primary_key=True)
     feature: str = Field(primary_key=True, max_length=255)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:39:21.848260
+Create Date: 2026-11-23 17:49:43.263536
 """
 
 from collections.abc import Sequence
@@ -500,6 +500,11 @@ def upgrade() -> None:
         sa.Column("days_to_adopt", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("source", "account_key", "feature"),
     )
+    with op.batch_alter_table("usage_feature_first_use", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_usage_feature_first_use_adoption", ["idx", "feature", "days_to_adopt"], unique=False
+        )
+
     op.create_table(
         "usage_feature_windows",
         sa.Column("idx", sa.Integer(), nullable=False),
@@ -509,6 +514,9 @@ def upgrade() -> None:
         sa.Column("span_days", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("idx", "feature", "source", "account_key"),
     )
+    with op.batch_alter_table("usage_feature_windows", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_feature_windows_span", ["idx", "feature", "span_days"], unique=False)
+
     op.create_table(
         "usage_group_windows",
         sa.Column("days", sa.Integer(), nullable=False),
@@ -563,7 +571,13 @@ def downgrade() -> None:
 
     op.drop_table("usage_user_daily")
     op.drop_table("usage_group_windows")
+    with op.batch_alter_table("usage_feature_windows", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_feature_windows_span")
+
     op.drop_table("usage_feature_windows")
+    with op.batch_alter_table("usage_feature_first_use", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_feature_first_use_adoption")
+
     op.drop_table("usage_feature_first_use")
     with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_feature_daily_window")
