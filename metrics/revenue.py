@@ -530,7 +530,7 @@ class NetRevenueRetention(Metric):
                 )
             )
             .where(then.c.level > 0)
-            .subquery("pairs")
+            .cte("pairs")  # read twice (starts, stops): a CTE is computed once
         )
         relevant = and_(pairs.c.lo <= end, pairs.c.hi > first)
         opened = case((pairs.c.lo < first, first), else_=pairs.c.lo)
