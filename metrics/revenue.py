@@ -225,25 +225,52 @@ def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None =
     seg, source = segment_of(conn, query, cp, by=by or query.by)
     gained = (cp.c.prev <= 0) & (cp.c.level > 0)
     lost = (cp.c.prev > 0) & (cp.c.level <= 0)
-    bucket = case((cp.c.idx < first, first), else_=cp.c.idx)
-    deltas = (
+    steady = (cp.c.prev > 0) & (cp.c.level > 0)
+    # one pass over the change points: per segment and month, the stock deltas and the movements
+    per_month = (
         select(
             seg.label("seg"),
-            bucket.label("idx"),
+            cp.c.idx,
             func.sum(cp.c.d).label("dm"),
             func.sum(case((gained, 1), (lost, -1), else_=0)).label("dc"),
+            func.sum(case((gained & (cp.c.rn == 1), cp.c.d), else_=0)).label("new"),
+            func.sum(case((gained & (cp.c.rn > 1), cp.c.d), else_=0)).label("reactivation"),
+            func.sum(case((steady & (cp.c.d > 0), cp.c.d), else_=0)).label("expansion"),
+            func.sum(case((steady & (cp.c.d < 0), -cp.c.d), else_=0)).label("contraction"),
+            func.sum(case((lost, cp.c.prev), else_=0)).label("churn"),
+            func.sum(case((gained, 1), else_=0)).label("new_accounts"),
+            func.sum(case((lost, 1), else_=0)).label("churned_accounts"),
         )
         .select_from(source)
         .where(cp.c.idx <= end)
-        .group_by(seg, bucket)
+        .group_by(seg, cp.c.idx)
+        .cte("per_month")  # read twice (stock deltas, movements): a CTE is computed once
+    )
+    bucket = case((per_month.c.idx < first, first), else_=per_month.c.idx)
+    deltas = (
+        select(
+            per_month.c.seg,
+            bucket.label("idx"),
+            func.sum(per_month.c.dm).label("dm"),
+            func.sum(per_month.c.dc).label("dc"),
+        )
+        .group_by(per_month.c.seg, bucket)
         .cte("seg_deltas")  # read twice (segments, grid): a CTE is computed once
     )
     segs = select(deltas.c.seg).distinct().subquery("segs")
     months = _sql.months_table(range(first, end + 1))
+    moves = per_month.alias("moves")
     grid = (
-        select(months.c.idx, segs.c.seg, deltas.c.dm, deltas.c.dc)
+        select(
+            months.c.idx,
+            segs.c.seg,
+            deltas.c.dm,
+            deltas.c.dc,
+            *[moves.c[c] for c in _MOVES],
+        )
         .select_from(months.join(segs, true()))
         .outerjoin(deltas, and_(deltas.c.idx == months.c.idx, deltas.c.seg == segs.c.seg))
+        .outerjoin(moves, and_(moves.c.idx == months.c.idx, moves.c.seg == segs.c.seg, moves.c.idx > first))
         .subquery("grid")
     )
     part, order = grid.c.seg, grid.c.idx
@@ -256,37 +283,30 @@ def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None =
         func.sum(func.coalesce(grid.c.dc, 0))
         .over(partition_by=part, order_by=order, rows=(None, 0))
         .label("paying"),
+        *[grid.c[c] for c in _MOVES],
     )
     out = Series()
     for row in conn.execute(stocks):
         point = out.points[(row.idx, row.seg)]
         point.mrr, point.paying = float(row.mrr or 0), int(row.paying or 0)
         out.segments.add(row.seg)
-    steady = (cp.c.prev > 0) & (cp.c.level > 0)
-    moves = (
-        select(
-            seg.label("seg"),
-            cp.c.idx,
-            func.sum(case((gained & (cp.c.rn == 1), cp.c.d), else_=0)).label("new"),
-            func.sum(case((gained & (cp.c.rn > 1), cp.c.d), else_=0)).label("reactivation"),
-            func.sum(case((steady & (cp.c.d > 0), cp.c.d), else_=0)).label("expansion"),
-            func.sum(case((steady & (cp.c.d < 0), -cp.c.d), else_=0)).label("contraction"),
-            func.sum(case((lost, cp.c.prev), else_=0)).label("churn"),
-            func.sum(case((gained, 1), else_=0)).label("new_accounts"),
-            func.sum(case((lost, 1), else_=0)).label("churned_accounts"),
-        )
-        .select_from(source)
-        .where(cp.c.idx > first, cp.c.idx <= end)
-        .group_by(seg, cp.c.idx)
-    )
-    for move in conn.execute(moves):
-        point = out.points[(move.idx, move.seg)]
-        point.new, point.reactivation = float(move.new), float(move.reactivation)
-        point.expansion, point.contraction = float(move.expansion), float(move.contraction)
-        point.churn = float(move.churn)
-        point.new_accounts, point.churned_accounts = int(move.new_accounts), int(move.churned_accounts)
-        out.segments.add(move.seg)
+        if row.new is not None:  # a month with change points, after the first
+            point.new, point.reactivation = float(row.new), float(row.reactivation)
+            point.expansion, point.contraction = float(row.expansion), float(row.contraction)
+            point.churn = float(row.churn)
+            point.new_accounts, point.churned_accounts = int(row.new_accounts), int(row.churned_accounts)
     return out
+
+
+_MOVES = (
+    "new",
+    "reactivation",
+    "expansion",
+    "contraction",
+    "churn",
+    "new_accounts",
+    "churned_accounts",
+)
 
 
 def output_segment(query: MetricQuery, seg: Any) -> str:
