@@ -78,6 +78,7 @@ def build(path: Path, scale: float, seed: int) -> None:
 def measure(path: Path, account_runs: int) -> None:
     """The KPI set for 36 months, metric by metric, on one connection (as `vitalsign metrics`)."""
     from sqlalchemy import func, select
+    from vitalsign.core.compute import metrics_connection
     from vitalsign.core.store import table
     from vitalsign.metrics.health import compute_health
 
@@ -89,7 +90,7 @@ def measure(path: Path, account_runs: int) -> None:
     times: dict[str, float] = {}
     rows = 0
     started = time.perf_counter()
-    with store.connect() as conn:
+    with metrics_connection(store) as conn:
         for name in names:
             t = time.perf_counter()
             rows += len(registry[name].compute(conn, query))
