@@ -98,7 +98,7 @@ def _build_usage(conn: Connection, options: Options) -> int:
     uud = table("usage_user_daily")
     lo, hi = conn.execute(select(func.min(uud.c.day), func.max(uud.c.day))).one()
     if lo is not None:
-        indexes = list(range(_sql.idx(_month(lo)), _sql.idx(_month(hi)) + 1))
+        indexes = _window_months(lo, hi, usage.active_days(options))
         for days in sorted({0, 7, usage.active_days(options)}):
             conn.execute(
                 group_windows.insert().from_select(
@@ -117,7 +117,7 @@ def _build_usage(conn: Connection, options: Options) -> int:
     ufd = table("usage_feature_daily")
     lo, hi = conn.execute(select(func.min(ufd.c.day), func.max(ufd.c.day))).one()
     if lo is not None:
-        indexes = list(range(_sql.idx(_month(lo)), _sql.idx(_month(hi)) + 1))
+        indexes = _window_months(lo, hi, usage.active_days(options))
         conn.execute(
             windows.insert().from_select(
                 ["idx", "feature", "source", "account_key", "span_days"],
@@ -127,6 +127,13 @@ def _build_usage(conn: Connection, options: Options) -> int:
     return sum(
         _count(conn, n) for n in ("usage_feature_first_use", "usage_feature_windows", "usage_group_windows")
     )
+
+
+def _window_months(first_day: Any, last_day: Any, days: int) -> list[int]:
+    """Month indexes of every window ending a month that can hold a day of the rollups: from the
+    first day's month to past the last one's by the longest window (a February window starts in
+    January)."""
+    return list(range(_sql.idx(_month(first_day)), _sql.idx(_month(last_day)) + days // 28 + 2))
 
 
 def _month(value: Any) -> Month:

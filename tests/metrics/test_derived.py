@@ -253,3 +253,35 @@ def test_stored_seats_and_group_users_give_the_per_query_results(data):
     derived.refresh(data.store)
     assert features_fresh(data)
     assert seat_results(data) == expected
+
+
+def test_windows_after_the_last_day_of_usage_are_stored_too(data):
+    # the last usage is on January 30: February's 30-day window (Jan 30 - Feb 28) still holds it
+    seats_history(data)
+    with data.store.begin() as conn:
+        for name in ("usage_user_daily", "usage_daily"):
+            conn.execute(table(name).delete().where(table(name).c.day > date(2026, 1, 30)))
+    data.insert(
+        "usage_feature_daily",
+        [
+            {
+                "source": "amplitude",
+                "account_key": "g2",
+                "day": date(2026, 1, 30),
+                "feature": "api",
+                "events": 1,
+            }
+        ],
+    )
+    expected = seat_results(data) + usage_results(data)
+    derived.refresh(data.store)
+    assert features_fresh(data)
+    assert seat_results(data) + usage_results(data) == expected
+    [february] = [r for r in expected if r["metric"] == "license_utilization" and r["period"] == "2026-02"]
+    assert february["active_users"] == 3  # u1-u3 of account 1, active on January 30
+    [api] = [
+        r
+        for r in expected
+        if r["metric"] == "feature_adoption" and r["period"] == "2026-02" and r["feature"] == "api"
+    ]
+    assert api["accounts"] == 1
