@@ -40,6 +40,8 @@ USAGE = "usage_windows"  # usage_feature_first_use, usage_feature_windows, usage
 _COLUMNS = ("acct", "account_id", "idx", "d", "level", "prev", "rn", "next_idx", "cohort")
 
 Options = Mapping[str, Any]
+# part of every stamp: bump it when a derivation changes, so tables built by older code are stale
+VERSION = 1
 
 
 def _change_points_stamp(conn: Connection, options: Options) -> str:
@@ -161,7 +163,7 @@ def refresh(store: Store, options: Options | None = None, *, force: bool = False
     state = table("derived_state")
     with store.begin() as conn:
         for name, (stamp_of, build) in DERIVED.items():
-            stamp = stamp_of(conn, opts)
+            stamp = f"v{VERSION}|{stamp_of(conn, opts)}"
             if not force and _recorded(conn, name) == stamp:
                 continue
             written[name] = build(conn, opts)
@@ -177,7 +179,7 @@ def _recorded(conn: Connection, name: str) -> str | None:
 
 def is_fresh(conn: Connection, name: str, options: Options | None = None) -> bool:
     recorded = _recorded(conn, name)
-    return recorded is not None and recorded == DERIVED[name][0](conn, options or {})
+    return recorded is not None and recorded == f"v{VERSION}|{DERIVED[name][0](conn, options or {})}"
 
 
 def usable(conn: Connection, query: MetricQuery, name: str) -> bool:

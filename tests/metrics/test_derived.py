@@ -285,3 +285,13 @@ def test_windows_after_the_last_day_of_usage_are_stored_too(data):
         if r["metric"] == "feature_adoption" and r["period"] == "2026-02" and r["feature"] == "api"
     ]
     assert api["accounts"] == 1
+
+
+def test_tables_built_by_another_version_of_the_derivation_are_stale(data, monkeypatch):
+    history(data)
+    derived.refresh(data.store)
+    assert fresh(data)
+    monkeypatch.setattr(derived, "VERSION", derived.VERSION + 1)
+    assert not fresh(data)
+    assert derived.CHANGE_POINTS in derived.refresh(data.store)
+    assert fresh(data)
