@@ -311,7 +311,8 @@ class UsageFeatureDaily(SQLModel, table=True):
 
 class UsageFeatureFirstUse(SQLModel, table=True):
     """Derived from the feature and daily rollups (metrics/derived.py): each group's first use of
-    each feature, its month index and the days from the group's first active day to it."""
+    each feature, its month index and the days from the group's first active day to it (none for
+    unattributed use, account key ``""``, kept so that the table knows every feature seen)."""
 
     __tablename__ = "usage_feature_first_use"
     # covering for the adoption medians: grouped by month and feature with no sort

@@ -41,7 +41,7 @@ _COLUMNS = ("acct", "account_id", "idx", "d", "level", "prev", "rn", "next_idx",
 
 Options = Mapping[str, Any]
 # part of every stamp: bump it when a derivation changes, so tables built by older code are stale
-VERSION = 1
+VERSION = 2
 
 
 def _change_points_stamp(conn: Connection, options: Options) -> str:

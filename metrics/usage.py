@@ -571,8 +571,10 @@ def key_features(conn: Connection, query: MetricQuery) -> list[str]:
     configured = query.options.get("key_features")
     if configured:
         return [str(f) for f in configured]
-    ufd = table("usage_feature_daily")
-    stmt = select(ufd.c.feature).distinct().order_by(ufd.c.feature)
+    seen = table(
+        "usage_feature_first_use" if derived.usable(conn, query, derived.USAGE) else "usage_feature_daily"
+    )
+    stmt = select(seen.c.feature).distinct().order_by(seen.c.feature)
     return list(_sql.memo(query, "key_features", lambda: [f for (f,) in conn.execute(stmt)]))
 
 
@@ -604,7 +606,8 @@ def first_uses(conn: Connection, query: MetricQuery) -> Any:
 
 def first_use_rows(conn: Connection) -> Any:
     """What ``usage_feature_first_use`` holds (metrics/derived.py): each group's first use of
-    each feature, its month index, and the days from the group's first active day."""
+    each feature, its month index, and the days from the group's first active day (NULL for
+    unattributed use, account key ``""``: kept so that the table knows every feature seen)."""
     dialect = conn.dialect.name
     ud, ufd = table("usage_daily"), table("usage_feature_daily")
     starts = (
@@ -615,7 +618,6 @@ def first_use_rows(conn: Connection) -> Any:
     )
     adopted = (
         select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
-        .where(ufd.c.account_key != "")
         .group_by(ufd.c.source, ufd.c.account_key, ufd.c.feature)
         .subquery("adopted")
     )
