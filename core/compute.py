@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from .errors import MetricError
 from .metric import MetricQuery, Month
@@ -53,8 +56,23 @@ def compute_metrics(
             raise MetricError(f"metric {name} cannot be split --by {by} (supported: {supported})")
     query = MetricQuery(start=start, end=end, by=by, options=dict(options or {}), account_id=account_id)
     rows: list[dict[str, Any]] = []
-    with store.connect() as conn:
+    with metrics_connection(store) as conn:
         for name in names:
             for row in registry[name].compute(conn, query):
                 rows.append({"metric": name, **row})
     return rows
+
+
+SQLITE_CACHE_KIB = 65_536
+
+
+@contextmanager
+def metrics_connection(store: Store) -> Iterator[Connection]:
+    """A connection for a run of metrics. On SQLite its page cache is 64 MiB instead of the
+    default 2 MiB: the metrics of one run read the same indexes and derived tables again and
+    again, and a small cache fetches each page again through a system call (at 100k accounts
+    the whole KPI set spends about 1 s less in the kernel)."""
+    with store.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        yield conn

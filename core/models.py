@@ -9,8 +9,9 @@ Conventions (every raw table):
 - money is an integer in minor units (cents) next to a lowercase ISO currency code;
 - timestamps are UTC (see :class:`vitalsign.core.types.UTCDateTime`).
 
-Derived tables (revenue_timeline, usage_*_daily, health_scores) are rebuilt or maintained by the
-engine; identity tables (accounts, identity_links) by identity resolution and ``vitalsign accounts``.
+Derived tables (revenue_timeline, *_change_points, usage_*, health_scores) are rebuilt or
+maintained by the engine; identity tables (accounts, identity_links) by identity resolution and
+``vitalsign accounts``.
 """
 
 from __future__ import annotations
@@ -308,6 +309,53 @@ class UsageFeatureDaily(SQLModel, table=True):
     events: int = Field(default=0, sa_type=BigInteger)
 
 
+class UsageFeatureFirstUse(SQLModel, table=True):
+    """Derived from the feature and daily rollups (metrics/derived.py): each group's first use of
+    each feature, its month index and the days from the group's first active day to it (none for
+    unattributed use, account key ``""``, kept so that the table knows every feature seen)."""
+
+    __tablename__ = "usage_feature_first_use"
+    # covering for the adoption medians: grouped by month and feature with no sort
+    __table_args__ = (Index("ix_usage_feature_first_use_adoption", "idx", "feature", "days_to_adopt"),)
+
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    feature: str = Field(primary_key=True, max_length=255)
+    first_use: date
+    idx: int  # month index of first_use
+    days_to_adopt: int | None = None  # NULL when the group has no usage_daily row
+
+
+class UsageFeatureWindow(SQLModel, table=True):
+    """Derived from the feature rollup (metrics/derived.py): per month index, the groups that used
+    each feature in the ``[metrics] active_days`` window ending with the month, and the days from
+    their first use to their last use in it. Keyed in the order the feature metrics group by."""
+
+    __tablename__ = "usage_feature_windows"
+    # covering for the per-feature counts: grouped by month and feature with no row lookups
+    __table_args__ = (Index("ix_usage_feature_windows_span", "idx", "feature", "span_days"),)
+
+    idx: int = Field(primary_key=True)
+    feature: str = Field(primary_key=True, max_length=255)
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    span_days: int
+
+
+class UsageGroupWindow(SQLModel, table=True):
+    """Derived from the user rollup (metrics/derived.py): distinct users of each group in each
+    window ending a month: the calendar month (``days`` 0), the last 7 days, and the
+    ``[metrics] active_days`` window."""
+
+    __tablename__ = "usage_group_windows"
+
+    days: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=64)
+    account_key: str = Field(primary_key=True, max_length=255)
+    users: int
+
+
 # ---------------------------------------------------------------- derived revenue
 
 
@@ -334,6 +382,51 @@ class RevenueInterval(SQLModel, table=True):
     currency: str = Field(max_length=3)  # the reporting currency
     original_currency: str | None = Field(default=None, max_length=3)
     original_mrr: int | None = _money()
+
+
+class MRRChangePoint(SQLModel, table=True):
+    """Each account's month-end MRR change points, derived from ``revenue_timeline`` and the
+    customer ``identity_links`` (metrics/derived.py): rebuilt with the timeline and after each
+    sync, read by the revenue metrics only while ``derived_state`` says its inputs are unchanged.
+    ``acct`` is ``a<account id>``, or ``c<source>:<customer id>`` for an unlinked customer;
+    ``idx`` a month index (``year * 12 + month - 1``); ``next_idx`` 10 000 000 on the last."""
+
+    __tablename__ = "mrr_change_points"
+    # no index on idx alone: every read takes nearly all rows, and a scan beats an index range
+    # with a row lookup each (about 2x on SQLite); the self-join of NRR/GRR uses the primary key
+
+    acct: str = Field(primary_key=True, max_length=330)
+    idx: int = Field(primary_key=True)
+    account_id: int | None = Field(default=None, index=True)
+    d: int = Field(sa_type=BigInteger)  # the MRR change in the month
+    level: int = Field(sa_type=BigInteger)  # the MRR after it
+    prev: int = Field(sa_type=BigInteger)  # the MRR before it
+    rn: int  # 1 for the account's first change point
+    next_idx: int
+    cohort: int  # the account's first paid month
+
+
+class SeatChangePoint(SQLModel, table=True):
+    """Each linked account's seats at month ends, as change points: derived with
+    ``mrr_change_points`` from the seat-priced timeline rows (metrics/derived.py)."""
+
+    __tablename__ = "seat_change_points"
+
+    account_id: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)  # month index of the change
+    d: int = Field(sa_type=BigInteger)  # the change in seats
+    level: int = Field(sa_type=BigInteger)  # the seats after it
+    next_idx: int  # month index of the next change, 10 000 000 on the last
+
+
+class DerivedState(SQLModel, table=True):
+    """What a derived table was built from: a stamp of its inputs, compared before each read."""
+
+    __tablename__ = "derived_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    stamp: str
+    built_at: datetime | None = _ts()
 
 
 # ---------------------------------------------------------------- identity

@@ -3,9 +3,16 @@ through the same hooks a third-party plugin uses (hookimpls only)."""
 
 from __future__ import annotations
 
-from vitalsign.core import HealthComponent, Metric, hookimpl
+import logging
 
-from . import health, renewals, revenue, satisfaction, support, usage
+from vitalsign.core import Connector, HealthComponent, Metric, hookimpl
+from vitalsign.core.config import Config
+from vitalsign.core.errors import SyncLockedError
+from vitalsign.core.store import Store
+
+from . import derived, health, renewals, revenue, satisfaction, support, usage
+
+log = logging.getLogger(__name__)
 
 
 @hookimpl
@@ -23,3 +30,16 @@ def vitalsign_metrics() -> list[Metric]:
 @hookimpl
 def vitalsign_health_components() -> list[HealthComponent]:
     return list(health.COMPONENTS)
+
+
+@hookimpl(trylast=True)
+def vitalsign_after_sync(store: Store, connector: Connector, config: Config) -> None:
+    """Rebuild the derived tables whose inputs the sync changed: last, so after the revenue
+    timeline's rebuild (identity resolution has already run). A sync of another connector that
+    is rebuilding them at the same moment is left to it: two rebuilds would collide, and tables
+    it builds from older inputs are stale by their stamp, never read."""
+    try:
+        with store.lock("derived-tables"):
+            derived.refresh(store, config.metrics)
+    except SyncLockedError:
+        log.info("derived tables: another sync is rebuilding them")

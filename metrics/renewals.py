@@ -31,6 +31,23 @@ class RenewalMetric(Metric):
     dollars = False
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        # both renewal metrics of one call share the contract aggregates
+        totals = _sql.memo(query, ("renewals", min_months(query)), lambda: self._totals(conn, query))
+        found = {}
+        for idx, seg, up, kept, expiring, renewed in totals:
+            found[(idx, seg)] = {
+                "value": revenue.rate(renewed, expiring) if self.dollars else revenue.rate(kept, up),
+                "up_for_renewal": up,
+                "renewed": kept,
+                "expiring_mrr": revenue.money(expiring, query),
+                "renewed_mrr": revenue.money(renewed, query),
+            }
+        empty = {"value": None, "up_for_renewal": 0, "renewed": 0, "expiring_mrr": 0.0, "renewed_mrr": 0.0}
+        return _segments.monthly_rows(query, found, empty)
+
+    @staticmethod
+    def _totals(conn: Connection, query: MetricQuery) -> list[tuple[int, Any, int, int, float, float]]:
+        """Per month and segment: contracts up for renewal, renewed, expiring and renewed MRR."""
         dialect = conn.dialect.name
         rt = table("revenue_timeline")
         months = _sql.months_table(_sql.query_indexes(query))
@@ -106,19 +123,10 @@ class RenewalMetric(Metric):
         )
         if query.account_id is not None:
             stmt = stmt.where(contracts.c.account_id == query.account_id)
-        found = {}
-        for r in conn.execute(stmt):
-            up, kept = int(r.up), int(r.kept)
-            expiring, renewed = float(r.expiring), float(r.renewed)
-            found[(r.idx, r.seg)] = {
-                "value": revenue.rate(renewed, expiring) if self.dollars else revenue.rate(kept, up),
-                "up_for_renewal": up,
-                "renewed": kept,
-                "expiring_mrr": revenue.money(expiring, query),
-                "renewed_mrr": revenue.money(renewed, query),
-            }
-        empty = {"value": None, "up_for_renewal": 0, "renewed": 0, "expiring_mrr": 0.0, "renewed_mrr": 0.0}
-        return _segments.monthly_rows(query, found, empty)
+        return [
+            (r.idx, r.seg, int(r.up), int(r.kept), float(r.expiring), float(r.renewed))
+            for r in conn.execute(stmt)
+        ]
 
 
 class RenewalRate(RenewalMetric):

@@ -50,38 +50,52 @@ def rate(numerator: float, denominator: float) -> float | None:
 
 
 def change_points(conn: Connection, query: MetricQuery) -> Any:
-    """The per-query temporary table ``acct, account_id, idx, d, level, prev, rn, next_idx,
-    cohort`` (``cohort``: the account's first paid month)."""
+    """``acct, account_id, idx, d, level, prev, rn, next_idx, cohort`` (``cohort``: the account's
+    first paid month) up to the query's end: the stored ``mrr_change_points`` while their inputs
+    are unchanged (metrics/derived.py), else a per-query temporary table. One account's
+    drill-down always computes its few rows (checking the stored table's inputs costs more)."""
+    from . import derived
+
+    if query.account_id is None:
+        stored = derived.change_points(conn, query)
+        if stored is not None:
+            return stored
+    stmt = change_point_rows(conn, _sql.idx(query.end), query.account_id)
+    return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
+
+
+def change_point_rows(conn: Connection, end: int | None, account_id: int | None = None) -> Any:
+    """The change points statement: up to month index ``end`` (every one when None), of every
+    account or of ``account_id`` only."""
     dialect = conn.dialect.name
     rt, links = table("revenue_timeline"), table("identity_links")
-    end = _sql.idx(query.end)
     acct = _sql.account_key(links.c.account_id, rt.c.source, rt.c.source_account_id)
-    iv_q = (
-        select(
-            acct.label("acct"),
-            links.c.account_id.label("account_id"),
-            rt.c.mrr.label("mrr"),
-            _sql.month_index(rt.c.valid_from, dialect).label("fi"),
-            _sql.month_index(rt.c.valid_to, dialect).label("ei"),
+    iv_q = select(
+        acct.label("acct"),
+        links.c.account_id.label("account_id"),
+        rt.c.mrr.label("mrr"),
+        _sql.month_index(rt.c.valid_from, dialect).label("fi"),
+        _sql.month_index(rt.c.valid_to, dialect).label("ei"),
+    ).select_from(
+        rt.outerjoin(
+            links,
+            _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
         )
-        .select_from(
-            rt.outerjoin(
-                links,
-                _sql.link_of(links, rt.c.source, rt.c.source_account_id, "customer"),
-            )
-        )
+    )
+    if end is not None:
         # on the month index, not the indexed column: nearly every row qualifies, and a full scan
         # beats an index range with one row lookup each (about 20 % faster on SQLite)
-        .where(_sql.month_index(rt.c.valid_from, dialect) <= end)
-    )
-    if query.account_id is not None:
-        iv_q = iv_q.where(links.c.account_id == query.account_id)
+        iv_q = iv_q.where(_sql.month_index(rt.c.valid_from, dialect) <= end)
+    if account_id is not None:
+        iv_q = iv_q.where(links.c.account_id == account_id)
     iv = iv_q.cte("iv")
     counts = (iv.c.ei.is_(None)) | (iv.c.ei > iv.c.fi)
     starts = select(iv.c.acct, iv.c.account_id, iv.c.fi.label("idx"), iv.c.mrr.label("d")).where(counts)
     stops = select(iv.c.acct, iv.c.account_id, iv.c.ei.label("idx"), (-iv.c.mrr).label("d")).where(
-        iv.c.ei.is_not(None), iv.c.ei > iv.c.fi, iv.c.ei <= end
+        iv.c.ei.is_not(None), iv.c.ei > iv.c.fi
     )
+    if end is not None:
+        stops = stops.where(iv.c.ei <= end)
     deltas = starts.union_all(stops).subquery("deltas")
     grouped = (
         select(
@@ -96,7 +110,7 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
     )
     part, order = grouped.c.acct, grouped.c.idx
     level = func.sum(grouped.c.d).over(partition_by=part, order_by=order, rows=(None, 0))
-    stmt = select(
+    return select(
         grouped.c.acct,
         grouped.c.account_id,
         grouped.c.idx,
@@ -107,7 +121,6 @@ def change_points(conn: Connection, query: MetricQuery) -> Any:
         func.lead(grouped.c.idx, 1, NEVER).over(partition_by=part, order_by=order).label("next_idx"),
         func.min(grouped.c.idx).over(partition_by=part).label("cohort"),
     )
-    return _sql.materialize(conn, query, "cp", stmt, indexes=[("idx",), ("acct", "idx")])
 
 
 def segment_of(conn: Connection, query: MetricQuery, cp: Any, by: str | None = None) -> tuple[Any, Any]:
@@ -212,25 +225,52 @@ def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None =
     seg, source = segment_of(conn, query, cp, by=by or query.by)
     gained = (cp.c.prev <= 0) & (cp.c.level > 0)
     lost = (cp.c.prev > 0) & (cp.c.level <= 0)
-    bucket = case((cp.c.idx < first, first), else_=cp.c.idx)
-    deltas = (
+    steady = (cp.c.prev > 0) & (cp.c.level > 0)
+    # one pass over the change points: per segment and month, the stock deltas and the movements
+    per_month = (
         select(
             seg.label("seg"),
-            bucket.label("idx"),
+            cp.c.idx,
             func.sum(cp.c.d).label("dm"),
             func.sum(case((gained, 1), (lost, -1), else_=0)).label("dc"),
+            func.sum(case((gained & (cp.c.rn == 1), cp.c.d), else_=0)).label("new"),
+            func.sum(case((gained & (cp.c.rn > 1), cp.c.d), else_=0)).label("reactivation"),
+            func.sum(case((steady & (cp.c.d > 0), cp.c.d), else_=0)).label("expansion"),
+            func.sum(case((steady & (cp.c.d < 0), -cp.c.d), else_=0)).label("contraction"),
+            func.sum(case((lost, cp.c.prev), else_=0)).label("churn"),
+            func.sum(case((gained, 1), else_=0)).label("new_accounts"),
+            func.sum(case((lost, 1), else_=0)).label("churned_accounts"),
         )
         .select_from(source)
         .where(cp.c.idx <= end)
-        .group_by(seg, bucket)
+        .group_by(seg, cp.c.idx)
+        .cte("per_month")  # read twice (stock deltas, movements): a CTE is computed once
+    )
+    bucket = case((per_month.c.idx < first, first), else_=per_month.c.idx)
+    deltas = (
+        select(
+            per_month.c.seg,
+            bucket.label("idx"),
+            func.sum(per_month.c.dm).label("dm"),
+            func.sum(per_month.c.dc).label("dc"),
+        )
+        .group_by(per_month.c.seg, bucket)
         .cte("seg_deltas")  # read twice (segments, grid): a CTE is computed once
     )
     segs = select(deltas.c.seg).distinct().subquery("segs")
     months = _sql.months_table(range(first, end + 1))
+    moves = per_month.alias("moves")
     grid = (
-        select(months.c.idx, segs.c.seg, deltas.c.dm, deltas.c.dc)
+        select(
+            months.c.idx,
+            segs.c.seg,
+            deltas.c.dm,
+            deltas.c.dc,
+            *[moves.c[c] for c in _MOVES],
+        )
         .select_from(months.join(segs, true()))
         .outerjoin(deltas, and_(deltas.c.idx == months.c.idx, deltas.c.seg == segs.c.seg))
+        .outerjoin(moves, and_(moves.c.idx == months.c.idx, moves.c.seg == segs.c.seg, moves.c.idx > first))
         .subquery("grid")
     )
     part, order = grid.c.seg, grid.c.idx
@@ -243,37 +283,30 @@ def series(conn: Connection, query: MetricQuery, first: int, *, by: str | None =
         func.sum(func.coalesce(grid.c.dc, 0))
         .over(partition_by=part, order_by=order, rows=(None, 0))
         .label("paying"),
+        *[grid.c[c] for c in _MOVES],
     )
     out = Series()
     for row in conn.execute(stocks):
         point = out.points[(row.idx, row.seg)]
         point.mrr, point.paying = float(row.mrr or 0), int(row.paying or 0)
         out.segments.add(row.seg)
-    steady = (cp.c.prev > 0) & (cp.c.level > 0)
-    moves = (
-        select(
-            seg.label("seg"),
-            cp.c.idx,
-            func.sum(case((gained & (cp.c.rn == 1), cp.c.d), else_=0)).label("new"),
-            func.sum(case((gained & (cp.c.rn > 1), cp.c.d), else_=0)).label("reactivation"),
-            func.sum(case((steady & (cp.c.d > 0), cp.c.d), else_=0)).label("expansion"),
-            func.sum(case((steady & (cp.c.d < 0), -cp.c.d), else_=0)).label("contraction"),
-            func.sum(case((lost, cp.c.prev), else_=0)).label("churn"),
-            func.sum(case((gained, 1), else_=0)).label("new_accounts"),
-            func.sum(case((lost, 1), else_=0)).label("churned_accounts"),
-        )
-        .select_from(source)
-        .where(cp.c.idx > first, cp.c.idx <= end)
-        .group_by(seg, cp.c.idx)
-    )
-    for move in conn.execute(moves):
-        point = out.points[(move.idx, move.seg)]
-        point.new, point.reactivation = float(move.new), float(move.reactivation)
-        point.expansion, point.contraction = float(move.expansion), float(move.contraction)
-        point.churn = float(move.churn)
-        point.new_accounts, point.churned_accounts = int(move.new_accounts), int(move.churned_accounts)
-        out.segments.add(move.seg)
+        if row.new is not None:  # a month with change points, after the first
+            point.new, point.reactivation = float(row.new), float(row.reactivation)
+            point.expansion, point.contraction = float(row.expansion), float(row.contraction)
+            point.churn = float(row.churn)
+            point.new_accounts, point.churned_accounts = int(row.new_accounts), int(row.churned_accounts)
     return out
+
+
+_MOVES = (
+    "new",
+    "reactivation",
+    "expansion",
+    "contraction",
+    "churn",
+    "new_accounts",
+    "churned_accounts",
+)
 
 
 def output_segment(query: MetricQuery, seg: Any) -> str:
@@ -517,7 +550,7 @@ class NetRevenueRetention(Metric):
                 )
             )
             .where(then.c.level > 0)
-            .subquery("pairs")
+            .cte("pairs")  # read twice (starts, stops): a CTE is computed once
         )
         relevant = and_(pairs.c.lo <= end, pairs.c.hi > first)
         opened = case((pairs.c.lo < first, first), else_=pairs.c.lo)

@@ -87,22 +87,34 @@ class ResolutionTime(DurationMetric):
 
 
 class CountMetric(TicketMetric):
-    def aggregates(self) -> list[Any]:
-        raise NotImplementedError
+    """Ticket counts per month. The count metrics of one call that bucket tickets by the same
+    month column share one statement: it computes every count any of them reads."""
 
     def values(self, row: Any) -> dict[str, Any]:
         raise NotImplementedError
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
+        counts = _sql.memo(query, ("ticket_counts", self.month_column), lambda: self._counts(conn, query))
+        found = {key: self.values(row) for key, row in counts.items()}
+        return _segments.monthly_rows(query, found, self.values(None))
+
+    def _counts(self, conn: Connection, query: MetricQuery) -> dict[tuple[int, Any], Any]:
+        t = table("tickets")
         months, seg, source = self._scope(conn, query)
         stmt = self._where(
-            select(months.c.idx, seg.label("seg"), func.count().label("tickets"), *self.aggregates())
+            select(
+                months.c.idx,
+                seg.label("seg"),
+                func.count().label("tickets"),
+                func.sum(case((t.c.agent_interactions == 1, 1), else_=0)).label("first_contact"),
+                func.sum(case((t.c.closed_at.is_not(None), 1), else_=0)).label("closed"),
+                func.sum(case((t.c.escalated.is_(True), 1), else_=0)).label("escalated"),
+            )
             .select_from(source)
             .group_by(months.c.idx, seg),
             query,
         )
-        found = {(row.idx, row.seg): self.values(row) for row in conn.execute(stmt)}
-        return _segments.monthly_rows(query, found, self.values(None))
+        return {(row.idx, row.seg): row for row in conn.execute(stmt)}
 
 
 class FirstContactResolutionRate(CountMetric):
@@ -111,10 +123,6 @@ class FirstContactResolutionRate(CountMetric):
     unit = "percent"
     columns = ("value", "first_contact", "resolved")
     month_column = "closed_at"
-
-    def aggregates(self) -> list[Any]:
-        t = table("tickets")
-        return [func.sum(case((t.c.agent_interactions == 1, 1), else_=0)).label("first_contact")]
 
     def values(self, row: Any) -> dict[str, Any]:
         if row is None:
@@ -130,10 +138,6 @@ class TicketVolume(CountMetric):
     columns = ("value", "closed")
     segments = (*_segments.ACCOUNT_SEGMENTS, "account")
 
-    def aggregates(self) -> list[Any]:
-        t = table("tickets")
-        return [func.sum(case((t.c.closed_at.is_not(None), 1), else_=0)).label("closed")]
-
     def values(self, row: Any) -> dict[str, Any]:
         if row is None:
             return {"value": 0, "closed": 0}
@@ -145,10 +149,6 @@ class Escalations(CountMetric):
     description = "Escalated tickets created in the month, and their share of all tickets (%)."
     unit = "count"
     columns = ("value", "rate")
-
-    def aggregates(self) -> list[Any]:
-        t = table("tickets")
-        return [func.sum(case((t.c.escalated.is_(True), 1), else_=0)).label("escalated")]
 
     def values(self, row: Any) -> dict[str, Any]:
         if row is None:

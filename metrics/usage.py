@@ -10,6 +10,7 @@ license utilization and feature use the last 30 days (``[metrics] active_days``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,13 +33,15 @@ from sqlalchemy.sql.selectable import Subquery
 from vitalsign.core.metric import Metric, MetricQuery
 from vitalsign.core.store import table
 
-from . import _segments, _sql
+from . import _segments, _sql, derived
 
 NEVER = 10_000_000  # month index of a row still running
 
 
-def active_days(query: MetricQuery) -> int:
-    return int(query.options.get("active_days", 30))
+def active_days(query: MetricQuery | Mapping[str, Any]) -> int:
+    """``[metrics] active_days`` of a query (or of its options)."""
+    options = query.options if isinstance(query, MetricQuery) else query
+    return int(options.get("active_days", 30))
 
 
 def windows(
@@ -48,8 +51,13 @@ def windows(
 
     ``typed_for="postgresql"`` casts the day literals: a temporary table's ``CREATE ... AS``
     renders them inline, where PostgreSQL would read them as text."""
+    return window_frame(days, indexes if indexes is not None else _sql.query_indexes(query), typed_for)
+
+
+def window_frame(days: int, indexes: list[int], typed_for: str | None = None) -> Subquery:
+    """:func:`windows` for the month indexes given."""
     rows = []
-    for i in indexes if indexes is not None else _sql.query_indexes(query):
+    for i in indexes:
         end = _sql.month_end(_sql.month_at(i)).date()
         day_from, day_to = _sql.day(end - timedelta(days=days - 1)), _sql.day(end)
         if typed_for == "postgresql":
@@ -99,6 +107,39 @@ def users_by_group(query: MetricQuery, idx_col: Any, lo: Any, hi: Any, frame: An
     ).subquery("group_users")
 
 
+def stored_group_users(query: MetricQuery, days: int) -> Subquery:
+    """:func:`users_by_group` read from ``usage_group_windows`` (``days`` 0: calendar months)."""
+    ugw = table("usage_group_windows")
+    return (
+        select(ugw.c.idx, ugw.c.source, ugw.c.account_key, ugw.c.users)
+        .where(ugw.c.days == days, ugw.c.idx.between(_sql.idx(query.start), _sql.idx(query.end)))
+        .subquery("group_users")
+    )
+
+
+def group_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
+    """What ``usage_group_windows`` holds for ``days`` (0: calendar months; metrics/derived.py)."""
+    if days == 0:
+        frame = _sql.months_table(indexes)
+        idx_col, lo, hi = frame.c.idx, frame.c.d_start, frame.c.d_end
+    else:
+        frame = window_frame(days, indexes, conn.dialect.name)
+        idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
+    uud = table("usage_user_daily")
+    return (
+        select(
+            literal(days, Integer).label("days"),
+            idx_col.label("idx"),
+            uud.c.source,
+            uud.c.account_key,
+            func.count(distinct(uud.c.user_id)).label("users"),
+        )
+        .select_from(frame.join(uud, and_(uud.c.day >= lo, uud.c.day <= hi)))
+        .where(uud.c.user_id != "")
+        .group_by(idx_col, uud.c.source, uud.c.account_key)
+    )
+
+
 class UsageMetric(Metric):
     family = "usage"
     segments = _segments.ACCOUNT_SEGMENTS
@@ -142,14 +183,10 @@ class DistinctUsers(UsageMetric):
     days: int | None = None  # None: the calendar month
 
     def counts(self, conn: Connection, query: MetricQuery) -> dict[tuple[int, Any], int]:
-        if self.days is None:
-            months = _sql.months_table(_sql.query_indexes(query))
-            idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
-            frame = months
+        if derived.usable(conn, query, derived.USAGE):
+            groups = stored_group_users(query, self.days or 0)
         else:
-            frame = windows(query, self.days)
-            idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
-        groups = users_by_group(query, idx_col, lo, hi, frame)
+            groups = self._group_users(query)
         seg, join = usage_scope(conn, query, groups)
         stmt = (
             select(groups.c.idx, seg.label("seg"), func.sum(groups.c.users).label("users"))
@@ -157,6 +194,16 @@ class DistinctUsers(UsageMetric):
             .group_by(groups.c.idx, seg)
         )
         return {(row.idx, row.seg): int(row.users) for row in conn.execute(stmt)}
+
+    def _group_users(self, query: MetricQuery) -> Subquery:
+        if self.days is None:
+            months = _sql.months_table(_sql.query_indexes(query))
+            idx_col, lo, hi = months.c.idx, months.c.d_start, months.c.d_end
+            frame = months
+        else:
+            frame = windows(query, self.days)
+            idx_col, lo, hi = frame.c.idx, frame.c.day_from, frame.c.day_to
+        return users_by_group(query, idx_col, lo, hi, frame)
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
         return list(_sql.memo(query, self.name, lambda: self._compute(conn, query)))
@@ -242,9 +289,16 @@ def seats_at(conn: Connection, query: MetricQuery, frame: Any) -> Any:
 def seat_rows(conn: Connection, query: MetricQuery) -> Any:
     """Seat-priced timeline rows of linked accounts, ``account_id, quantity, fi, ei`` (month
     indexes of the first month end counted and of the first one not counted): a temporary table."""
+    rows = seat_row_statement(conn, query.options.get("seat_products"), query.account_id)
+    if query.account_id is not None:  # one account (a health drill-down): a few rows, no temp table
+        return rows.subquery("seat_rows")
+    return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
+
+
+def seat_row_statement(conn: Connection, seat_products: Any, account_id: int | None = None) -> Any:
+    """The statement of :func:`seat_rows`."""
     links = table("identity_links")
     rt, prices, products = table("revenue_timeline"), table("prices"), table("products")
-    seat_products = query.options.get("seat_products")
     if seat_products:
         names = [str(p) for p in seat_products]
         is_seat = or_(rt.c.product_id.in_(names), products.c.name.in_(names))
@@ -274,11 +328,35 @@ def seat_rows(conn: Connection, query: MetricQuery) -> Any:
         )
         .where(is_seat, rt.c.quantity > 0, rt.c.mrr > 0, links.c.account_id.is_not(None))
     )
-    if query.account_id is not None:
-        rows = rows.where(links.c.account_id == query.account_id)
-    if query.account_id is not None:  # one account (a health drill-down): a few rows, no temp table
-        return rows.subquery("seat_rows")
-    return _sql.materialize(conn, query, "seats", rows, indexes=[("fi",), ("account_id", "fi")])
+    if account_id is not None:
+        rows = rows.where(links.c.account_id == account_id)
+    return rows
+
+
+def seat_change_point_rows(conn: Connection, seat_products: Any) -> Any:
+    """What ``seat_change_points`` holds (metrics/derived.py): per account and month index where
+    its seats at the month end change, the change ``d``, the seats after it (``level``) and the
+    month of the next change (``next_idx``, far in the future on the last)."""
+    seats = seat_row_statement(conn, seat_products).subquery("seat_rows")
+    starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
+    stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
+        seats.c.ei < NEVER
+    )
+    deltas = starts.union_all(stops).subquery("seat_deltas")
+    grouped = (
+        select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
+        .group_by(deltas.c.account_id, deltas.c.idx)
+        .having(func.sum(deltas.c.d) != 0)
+        .subquery("seat_changes")
+    )
+    window = {"partition_by": grouped.c.account_id, "order_by": grouped.c.idx}
+    return select(
+        grouped.c.account_id,
+        grouped.c.idx,
+        grouped.c.d,
+        func.sum(grouped.c.d).over(**window, rows=(None, 0)).label("level"),  # type: ignore[arg-type]
+        func.lead(grouped.c.idx, 1, NEVER).over(**window).label("next_idx"),  # type: ignore[arg-type]
+    )
 
 
 def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
@@ -378,19 +456,41 @@ class LicenseUtilization(UsageMetric):
         running sums of per-account seat changes."""
         indexes = _sql.query_indexes(query)
         first, end = indexes[0], indexes[-1]
-        seats = seat_rows(conn, query)
-        frame = utilization_frame(query, indexes)
-        groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
+        if derived.usable(conn, query, derived.USAGE):
+            groups = stored_group_users(query, active_days(query))
+        else:
+            frame = utilization_frame(query, indexes)
+            groups = users_by_group(query, frame.c.idx, frame.c.day_from, frame.c.day_to, frame)
         links = table("identity_links")
-        has_seats = (
-            select(seats.c.account_id)
-            .where(
-                seats.c.account_id == links.c.account_id,
-                seats.c.fi <= groups.c.idx,
-                seats.c.ei > groups.c.idx,
+        if derived.usable(conn, query, derived.CHANGE_POINTS):
+            stored = table("seat_change_points")
+            has_seats = (
+                select(stored.c.account_id)
+                .where(
+                    stored.c.account_id == links.c.account_id,
+                    stored.c.idx <= groups.c.idx,
+                    stored.c.next_idx > groups.c.idx,
+                    stored.c.level > 0,
+                )
+                .exists()
             )
-            .exists()
-        )
+            levels = (
+                select(stored.c.idx, stored.c.d, stored.c.level)
+                .where(stored.c.idx <= end)
+                .subquery("seat_levels")
+            )
+        else:
+            seats = seat_rows(conn, query)
+            has_seats = (
+                select(seats.c.account_id)
+                .where(
+                    seats.c.account_id == links.c.account_id,
+                    seats.c.fi <= groups.c.idx,
+                    seats.c.ei > groups.c.idx,
+                )
+                .exists()
+            )
+            levels = self._levels(seats, end)
         users = (
             select(groups.c.idx, func.sum(groups.c.users).label("users"))
             .select_from(
@@ -409,21 +509,6 @@ class LicenseUtilization(UsageMetric):
         if query.account_id is not None:
             users = users.where(links.c.account_id == query.account_id)
         active = {r.idx: int(r.users) for r in conn.execute(users)}
-        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
-        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
-            seats.c.ei <= end
-        )
-        deltas = starts.union_all(stops).subquery("seat_deltas")
-        grouped = (
-            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
-            .group_by(deltas.c.account_id, deltas.c.idx)
-            .having(func.sum(deltas.c.d) != 0)
-            .subquery("seat_changes")
-        )
-        level = func.sum(grouped.c.d).over(
-            partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
-        )
-        levels = select(grouped.c.idx, grouped.c.d, level.label("level")).subquery("seat_levels")
         bucket = case((levels.c.idx < first, first), else_=levels.c.idx)
         gained = (levels.c.level > 0) & (levels.c.level - levels.c.d <= 0)
         lost = (levels.c.level <= 0) & (levels.c.level - levels.c.d > 0)
@@ -458,6 +543,25 @@ class LicenseUtilization(UsageMetric):
             )
         return rows
 
+    @staticmethod
+    def _levels(seats: Any, end: int) -> Any:
+        """``idx, d, level``: each account's seat changes up to month ``end`` and its seats after."""
+        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
+        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
+            seats.c.ei <= end
+        )
+        deltas = starts.union_all(stops).subquery("seat_deltas")
+        grouped = (
+            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
+            .group_by(deltas.c.account_id, deltas.c.idx)
+            .having(func.sum(deltas.c.d) != 0)
+            .subquery("seat_changes")
+        )
+        level = func.sum(grouped.c.d).over(
+            partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
+        )
+        return select(grouped.c.idx, grouped.c.d, level.label("level")).subquery("seat_levels")
+
 
 # ---------------------------------------------------------------- features
 
@@ -467,15 +571,16 @@ def key_features(conn: Connection, query: MetricQuery) -> list[str]:
     configured = query.options.get("key_features")
     if configured:
         return [str(f) for f in configured]
-    ufd = table("usage_feature_daily")
-    stmt = select(ufd.c.feature).distinct().order_by(ufd.c.feature)
+    seen = table(
+        "usage_feature_first_use" if derived.usable(conn, query, derived.USAGE) else "usage_feature_daily"
+    )
+    stmt = select(seen.c.feature).distinct().order_by(seen.c.feature)
     return list(_sql.memo(query, "key_features", lambda: [f for (f,) in conn.execute(stmt)]))
 
 
-def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
-    """First active day of each group, and first use of each feature by each group: two
-    indexed temporary tables shared by the feature metrics of one call."""
-    ud, ufd = table("usage_daily"), table("usage_feature_daily")
+def group_starts(conn: Connection, query: MetricQuery) -> Any:
+    """First active day of each group: an indexed temporary table shared by the metrics of a call."""
+    ud = table("usage_daily")
     starts = account_filter(
         select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
         .where(ud.c.account_key != "")
@@ -483,6 +588,12 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
         query,
         ud,
     )
+    return _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")])
+
+
+def first_uses(conn: Connection, query: MetricQuery) -> Any:
+    """First use of each feature by each group: an indexed temporary table."""
+    ufd = table("usage_feature_daily")
     adopted = account_filter(
         select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
         .where(ufd.c.account_key != "")
@@ -490,9 +601,75 @@ def first_days(conn: Connection, query: MetricQuery) -> tuple[Any, Any]:
         query,
         ufd,
     )
-    return (
-        _sql.materialize(conn, query, "group_start", starts, indexes=[("source", "account_key")]),
-        _sql.materialize(conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature")]),
+    return _sql.materialize(conn, query, "first_use", adopted, indexes=[("source", "account_key", "feature")])
+
+
+def first_use_rows(conn: Connection) -> Any:
+    """What ``usage_feature_first_use`` holds (metrics/derived.py): each group's first use of
+    each feature, its month index, and the days from the group's first active day (NULL for
+    unattributed use, account key ``""``: kept so that the table knows every feature seen)."""
+    dialect = conn.dialect.name
+    ud, ufd = table("usage_daily"), table("usage_feature_daily")
+    starts = (
+        select(ud.c.source, ud.c.account_key, func.min(ud.c.day).label("first_day"))
+        .where(ud.c.account_key != "")
+        .group_by(ud.c.source, ud.c.account_key)
+        .subquery("starts")
+    )
+    adopted = (
+        select(ufd.c.source, ufd.c.account_key, ufd.c.feature, func.min(ufd.c.day).label("first_use"))
+        .group_by(ufd.c.source, ufd.c.account_key, ufd.c.feature)
+        .subquery("adopted")
+    )
+    return select(
+        adopted.c.source,
+        adopted.c.account_key,
+        adopted.c.feature,
+        adopted.c.first_use,
+        _sql.month_index(adopted.c.first_use, dialect).label("idx"),
+        _sql.days_between(starts.c.first_day, adopted.c.first_use, dialect).label("days_to_adopt"),
+    ).select_from(
+        adopted.outerjoin(
+            starts, and_(starts.c.source == adopted.c.source, starts.c.account_key == adopted.c.account_key)
+        )
+    )
+
+
+def feature_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
+    """What ``usage_feature_windows`` holds (metrics/derived.py), read from the rollup and the
+    stored first uses: per month, group and feature used in the ``days`` window ending the month,
+    the days from the first use to the last use in the window."""
+    dialect = conn.dialect.name
+    ufd, first = table("usage_feature_daily"), table("usage_feature_first_use")
+    frame = window_frame(days, indexes, dialect)
+    used = (
+        select(
+            frame.c.idx,
+            ufd.c.source,
+            ufd.c.account_key,
+            ufd.c.feature,
+            func.max(ufd.c.day).label("last_use"),
+        )
+        .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
+        .where(ufd.c.account_key != "")
+        .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature)
+        .subquery("feature_use")
+    )
+    return select(
+        used.c.idx,
+        used.c.feature,
+        used.c.source,
+        used.c.account_key,
+        _sql.days_between(first.c.first_use, used.c.last_use, dialect).label("span_days"),
+    ).select_from(
+        used.join(
+            first,
+            and_(
+                first.c.source == used.c.source,
+                first.c.account_key == used.c.account_key,
+                first.c.feature == used.c.feature,
+            ),
+        )
     )
 
 
@@ -511,9 +688,8 @@ class FeatureAdoption(UsageMetric):
         features = key_features(conn, query)
         if not features:
             return []
-        ud, ufd = table("usage_daily"), table("usage_feature_daily")
+        ud = table("usage_daily")
         frame = windows(query, active_days(query), typed_for=dialect)
-        starts, adopted = first_days(conn, query)
         active = account_filter(
             select(frame.c.idx, func.count(distinct(ud.c.source + "\x1f" + ud.c.account_key)).label("groups"))
             .select_from(frame.join(ud, and_(ud.c.day >= frame.c.day_from, ud.c.day <= frame.c.day_to)))
@@ -523,6 +699,75 @@ class FeatureAdoption(UsageMetric):
             ud,
         )
         groups = {r.idx: int(r.groups) for r in conn.execute(active)}
+        if derived.usable(conn, query, derived.USAGE):
+            per_feature, medians = self._stored(query, features)
+        else:
+            per_feature, medians = self._computed(conn, query, features, frame)
+        uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
+        to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
+        # every use has a first use: the (month, group, feature) uses are the per-feature counts
+        spread: dict[int, int] = {}
+        for i, _feature in uses:
+            spread[i] = spread.get(i, 0) + int(uses[(i, _feature)].accounts)
+        rows: list[dict[str, Any]] = []
+        for i in _sql.query_indexes(query):
+            n = groups.get(i, 0)
+            for feature in features:
+                u = uses.get((i, feature))
+                count = int(u.accounts) if u else 0
+                rows.append(
+                    {
+                        "period": _sql.period(i),
+                        "feature": feature,
+                        "accounts": count,
+                        "adoption_rate": round(100.0 * count / n, 2) if n else None,
+                        "days_to_adopt": _round(to_adopt.get((i, feature))),
+                        "weeks_of_use": _round(float(u.weeks)) if u and u.weeks is not None else None,
+                        "breadth": None,
+                    }
+                )
+            rows.append(
+                {
+                    "period": _sql.period(i),
+                    "feature": "(all)",
+                    "accounts": n,
+                    "adoption_rate": None,
+                    "days_to_adopt": None,
+                    "weeks_of_use": None,
+                    "breadth": round(100.0 * spread.get(i, 0) / (n * len(features)), 2) if n else None,
+                }
+            )
+        return rows
+
+    @staticmethod
+    def _stored(query: MetricQuery, features: list[str]) -> tuple[Any, Any]:
+        """Per-feature uses and adoption medians from the derived tables (metrics/derived.py)."""
+        fw, fu = table("usage_feature_windows"), table("usage_feature_first_use")
+        months = (_sql.idx(query.start), _sql.idx(query.end))
+        per_feature = (
+            select(
+                fw.c.idx,
+                fw.c.feature,
+                func.count().label("accounts"),
+                func.avg(fw.c.span_days / 7.0).label("weeks"),
+            )
+            .where(fw.c.idx.between(*months), fw.c.feature.in_(features))
+            .group_by(fw.c.idx, fw.c.feature)
+        )
+        adoption_days = (
+            select(fu.c.idx, fu.c.feature, fu.c.days_to_adopt.label("days"))
+            .where(fu.c.feature.in_(features), fu.c.idx.between(*months), fu.c.days_to_adopt.is_not(None))
+            .subquery("adoption_days")
+        )
+        medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
+        return per_feature, medians
+
+    @staticmethod
+    def _computed(conn: Connection, query: MetricQuery, features: list[str], frame: Any) -> tuple[Any, Any]:
+        """Per-feature uses and adoption medians from the rollups (and per-call first uses)."""
+        dialect = conn.dialect.name
+        ufd = table("usage_feature_daily")
+        starts, adopted = group_starts(conn, query), first_uses(conn, query)
         used_q = account_filter(
             select(
                 frame.c.idx,
@@ -576,41 +821,7 @@ class FeatureAdoption(UsageMetric):
             .subquery("adoption_days")
         )
         medians = _sql.percentile_rows_repeated(adoption_days, "days", ["idx", "feature"], [("median", 50)])
-        uses = {(r.idx, r.feature): r for r in conn.execute(per_feature)}
-        to_adopt = {(r.idx, r.feature): float(r.median) for r in conn.execute(medians)}
-        # every use has a first use: the (month, group, feature) uses are the per-feature counts
-        spread: dict[int, int] = {}
-        for i, _feature in uses:
-            spread[i] = spread.get(i, 0) + int(uses[(i, _feature)].accounts)
-        rows: list[dict[str, Any]] = []
-        for i in _sql.query_indexes(query):
-            n = groups.get(i, 0)
-            for feature in features:
-                u = uses.get((i, feature))
-                count = int(u.accounts) if u else 0
-                rows.append(
-                    {
-                        "period": _sql.period(i),
-                        "feature": feature,
-                        "accounts": count,
-                        "adoption_rate": round(100.0 * count / n, 2) if n else None,
-                        "days_to_adopt": _round(to_adopt.get((i, feature))),
-                        "weeks_of_use": _round(float(u.weeks)) if u and u.weeks is not None else None,
-                        "breadth": None,
-                    }
-                )
-            rows.append(
-                {
-                    "period": _sql.period(i),
-                    "feature": "(all)",
-                    "accounts": n,
-                    "adoption_rate": None,
-                    "days_to_adopt": None,
-                    "weeks_of_use": None,
-                    "breadth": round(100.0 * spread.get(i, 0) / (n * len(features)), 2) if n else None,
-                }
-            )
-        return rows
+        return per_feature, medians
 
 
 def _round(value: float | None) -> float | None:
@@ -628,12 +839,53 @@ class TimeToMilestone(UsageMetric):
     segments = ()
 
     def compute(self, conn: Connection, query: MetricQuery) -> list[dict[str, Any]]:
-        dialect = conn.dialect.name
         features = key_features(conn, query)
         feature = str(query.options.get("milestone_feature") or (features[0] if features else ""))
         target = int(query.options.get("milestone_count", 1))
+        if self._first_use_is_milestone(conn, query, feature, target):
+            fu = table("usage_feature_first_use")
+            days = (
+                select(fu.c.idx, literal("", String).label("seg"), fu.c.days_to_adopt.label("days"))
+                .where(
+                    fu.c.feature == feature,
+                    fu.c.idx.between(_sql.idx(query.start), _sql.idx(query.end)),
+                    fu.c.days_to_adopt.is_not(None),
+                )
+                .subquery("milestone_days")
+            )
+        else:
+            days = self._milestone_days(conn, query, feature, target)
+        stmt = _sql.percentile_rows_repeated(days, "days", ["idx", "seg"], [("median", 50)])
+        found = {
+            (r.idx, r.seg): {
+                "value": round(float(r.median), 2),
+                "accounts": int(r.n),
+                "feature": feature,
+                "count": target,
+            }
+            for r in conn.execute(stmt)
+        }
+        return _segments.monthly_rows(
+            query, found, {"value": None, "accounts": 0, "feature": feature, "count": target}
+        )
+
+    @staticmethod
+    def _first_use_is_milestone(conn: Connection, query: MetricQuery, feature: str, target: int) -> bool:
+        """A milestone of one event is the feature's first use when every rollup row of it has
+        an event: then the stored first uses answer (metrics/derived.py)."""
+        if target > 1 or not derived.usable(conn, query, derived.USAGE):
+            return False
         ufd = table("usage_feature_daily")
-        starts, _ = first_days(conn, query)
+        empty = select(ufd.c.day).where(ufd.c.feature == feature, ufd.c.events < 1).limit(1)
+        return conn.execute(empty).first() is None
+
+    @staticmethod
+    def _milestone_days(conn: Connection, query: MetricQuery, feature: str, target: int) -> Any:
+        """``idx, seg, days``: per account reaching the milestone, its month and the days from the
+        group's first active day, from running sums over the rollup."""
+        dialect = conn.dialect.name
+        ufd = table("usage_feature_daily")
+        starts = group_starts(conn, query)
         part = (ufd.c.source, ufd.c.account_key)
         running = account_filter(
             select(
@@ -670,19 +922,7 @@ class TimeToMilestone(UsageMetric):
             )
             .subquery("milestone_days")
         )
-        stmt = _sql.percentile_rows_repeated(days, "days", ["idx", "seg"], [("median", 50)])
-        found = {
-            (r.idx, r.seg): {
-                "value": round(float(r.median), 2),
-                "accounts": int(r.n),
-                "feature": feature,
-                "count": target,
-            }
-            for r in conn.execute(stmt)
-        }
-        return _segments.monthly_rows(
-            query, found, {"value": None, "accounts": 0, "feature": feature, "count": target}
-        )
+        return days
 
 
 # ---------------------------------------------------------------- lists

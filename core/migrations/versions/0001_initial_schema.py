@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:23:26.339716
+Create Date: 2026-11-23 17:49:43.263536
 """
 
 from collections.abc import Sequence
@@ -69,6 +69,13 @@ def upgrade() -> None:
         sa.Column("duration_in_months", sa.Integer(), nullable=True),
         sa.Column("created_at", vitalsign.core.types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("source", "source_id"),
+    )
+    op.create_table(
+        "derived_state",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("stamp", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("built_at", vitalsign.core.types.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "health_scores",
@@ -147,6 +154,22 @@ def upgrade() -> None:
             batch_op.f("ix_invoices_source_account_id"), ["source_account_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_invoices_subscription_id"), ["subscription_id"], unique=False)
+
+    op.create_table(
+        "mrr_change_points",
+        sa.Column("acct", sqlmodel.sql.sqltypes.AutoString(length=330), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=True),
+        sa.Column("d", sa.BigInteger(), nullable=False),
+        sa.Column("level", sa.BigInteger(), nullable=False),
+        sa.Column("prev", sa.BigInteger(), nullable=False),
+        sa.Column("rn", sa.Integer(), nullable=False),
+        sa.Column("next_idx", sa.Integer(), nullable=False),
+        sa.Column("cohort", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("acct", "idx"),
+    )
+    with op.batch_alter_table("mrr_change_points", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mrr_change_points_account_id"), ["account_id"], unique=False)
 
     op.create_table(
         "owners",
@@ -232,6 +255,15 @@ def upgrade() -> None:
             batch_op.f("ix_revenue_timeline_subscription_id"), ["subscription_id"], unique=False
         )
 
+    op.create_table(
+        "seat_change_points",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("d", sa.BigInteger(), nullable=False),
+        sa.Column("level", sa.BigInteger(), nullable=False),
+        sa.Column("next_idx", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "idx"),
+    )
     op.create_table(
         "source_accounts",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -459,6 +491,42 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "usage_feature_first_use",
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("feature", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("first_use", sa.Date(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("days_to_adopt", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("source", "account_key", "feature"),
+    )
+    with op.batch_alter_table("usage_feature_first_use", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_usage_feature_first_use_adoption", ["idx", "feature", "days_to_adopt"], unique=False
+        )
+
+    op.create_table(
+        "usage_feature_windows",
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("feature", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("span_days", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("idx", "feature", "source", "account_key"),
+    )
+    with op.batch_alter_table("usage_feature_windows", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_feature_windows_span", ["idx", "feature", "span_days"], unique=False)
+
+    op.create_table(
+        "usage_group_windows",
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("idx", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("users", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("days", "idx", "source", "account_key"),
+    )
+    op.create_table(
         "usage_user_daily",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("account_key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -502,6 +570,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_usage_user_daily_window")
 
     op.drop_table("usage_user_daily")
+    op.drop_table("usage_group_windows")
+    with op.batch_alter_table("usage_feature_windows", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_feature_windows_span")
+
+    op.drop_table("usage_feature_windows")
+    with op.batch_alter_table("usage_feature_first_use", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_feature_first_use_adoption")
+
+    op.drop_table("usage_feature_first_use")
     with op.batch_alter_table("usage_feature_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_feature_daily_window")
 
@@ -542,6 +619,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_source_accounts_account_key"))
 
     op.drop_table("source_accounts")
+    op.drop_table("seat_change_points")
     with op.batch_alter_table("revenue_timeline", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_revenue_timeline_subscription_id"))
         batch_op.drop_index(batch_op.f("ix_revenue_timeline_source_account_id"))
@@ -555,6 +633,10 @@ def downgrade() -> None:
     op.drop_table("products")
     op.drop_table("prices")
     op.drop_table("owners")
+    with op.batch_alter_table("mrr_change_points", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mrr_change_points_account_id"))
+
+    op.drop_table("mrr_change_points")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invoices_subscription_id"))
         batch_op.drop_index(batch_op.f("ix_invoices_source_account_id"))
@@ -570,6 +652,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_health_scores_period_band")
 
     op.drop_table("health_scores")
+    op.drop_table("derived_state")
     op.drop_table("coupons")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contacts_source_account_id"))
