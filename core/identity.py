@@ -177,6 +177,7 @@ def resolve(conn: Connection, options: Mapping[str, Any] | None = None) -> Resol
     links = [_link_row(rec, by_key[rec.account_key], "key", now) for rec, _ in keyed]
     links += [_link_row(rec, by_domain[domain], "domain", now) for rec, domain in domain_only]
     stats.linked = len(links)
+    links = _changed_links(conn, links)
     for start in range(0, len(links), 2000):
         upsert(
             conn,
@@ -186,6 +187,32 @@ def resolve(conn: Connection, options: Mapping[str, Any] | None = None) -> Resol
         )
     _fill_account_names(conn)
     return stats
+
+
+def _changed_links(conn: Connection, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The links that are new or point elsewhere than the stored ones: an unchanged link keeps
+    its ``linked_at``, so "when was this linked" stays true and whatever is derived from the links
+    (the metrics' stored tables, stamped with the latest ``linked_at``) is not rebuilt for
+    nothing after every sync."""
+    links_t = table("identity_links")
+    stored = {
+        (r.source, r.source_kind, r.external_id): (r.account_id, r.method)
+        for r in conn.execute(
+            select(
+                links_t.c.source,
+                links_t.c.source_kind,
+                links_t.c.external_id,
+                links_t.c.account_id,
+                links_t.c.method,
+            )
+        )
+    }
+    return [
+        link
+        for link in links
+        if stored.get((link["source"], link["source_kind"], link["external_id"]))
+        != (link["account_id"], link["method"])
+    ]
 
 
 def _account_row(name: str | None, domain: str | None, key: str | None, now: Any) -> dict[str, Any]:

@@ -72,6 +72,35 @@ def test_manual_links_survive_resolution(store):
     assert result[("stripe", "cus_1")] == (None, "manual")
 
 
+def test_an_unchanged_link_keeps_its_linked_at_and_a_moved_one_is_restamped(store):
+    stamp = "2020-01-01 00:00:00.000000"
+    with store.begin() as conn:
+        add_source_accounts(
+            conn,
+            [
+                {"source": "stripe", "source_id": "cus_1", "kind": "customer", "account_key": "ACME"},
+                {"source": "stripe", "source_id": "cus_2", "kind": "customer", "account_key": "BETA"},
+            ],
+        )
+        identity.resolve(conn)
+        conn.exec_driver_sql(f"UPDATE identity_links SET linked_at = '{stamp}'")
+        add_source_accounts(
+            conn,
+            [{"source": "stripe", "source_id": "cus_2", "kind": "customer", "account_key": "ACME"}],
+        )
+        stats = identity.resolve(conn)
+        t = table("identity_links")
+        linked_at = {
+            r.external_id: r.linked_at.strftime("%Y-%m-%d")
+            for r in conn.execute(select(t.c.external_id, t.c.linked_at))
+        }
+        result = links(conn)
+    assert stats.linked == 2
+    assert result[("stripe", "cus_2")] == result[("stripe", "cus_1")]
+    assert linked_at["cus_1"] == "2020-01-01"  # same account, same method: not rewritten
+    assert linked_at["cus_2"] != "2020-01-01"  # moved to ACME: linked again, now
+
+
 def test_free_mail_domains_are_configurable(store):
     with store.begin() as conn:
         add_source_accounts(
