@@ -420,7 +420,8 @@ class SeatChangePoint(SQLModel, table=True):
 
 
 class DerivedState(SQLModel, table=True):
-    """What a derived table was built from: a stamp of its inputs, compared before each read."""
+    """What a derived table was built from: a stamp of its inputs, compared before each read
+    (and, in row ``revenue_timeline``, a new token at each rebuild of the timeline)."""
 
     __tablename__ = "derived_state"
 

@@ -34,6 +34,7 @@ from vitalsign.core.metric import MetricQuery, Month
 from vitalsign.core.store import Store, table
 
 from . import _sql
+from .timeline import TIMELINE_BUILD
 
 CHANGE_POINTS = "mrr_change_points"  # and seat_change_points, built together
 USAGE = "usage_windows"  # usage_feature_first_use, usage_feature_windows, usage_group_windows
@@ -59,8 +60,10 @@ def _change_points_stamp(conn: Connection, options: Options) -> str:
         for name in ("prices", "products")
         for v in conn.execute(select(func.count(), func.max(table(name).c.synced_at))).one()
     ]
+    state = table("derived_state")
+    rebuilt = conn.execute(select(state.c.stamp).where(state.c.name == TIMELINE_BUILD)).scalar_one_or_none()
     seat_products = sorted(str(p) for p in options.get("seat_products") or ())
-    return "|".join(str(v) for v in (*timeline, *linked, *priced, seat_products))
+    return "|".join(str(v) for v in (rebuilt, *timeline, *linked, *priced, seat_products))
 
 
 def _build_change_points(conn: Connection, options: Options) -> int:

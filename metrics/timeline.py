@@ -14,6 +14,7 @@ all in one transaction: readers see the old timeline or the new one, never half 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +77,22 @@ def rebuild_timeline(
         if pending:
             conn.execute(timeline.insert(), pending)
             written += len(pending)
+        record_rebuild(conn)
     return written
+
+
+TIMELINE_BUILD = "revenue_timeline"
+"""The ``derived_state`` row a rebuild stamps with a new token: what is derived from the
+timeline (the stored MRR change points) is stale after any rebuild, even one whose rows reuse the
+old ids and add up to the same sums with other dates."""
+
+
+def record_rebuild(conn: Connection) -> None:
+    state = table("derived_state")
+    conn.execute(delete(state).where(state.c.name == TIMELINE_BUILD))
+    conn.execute(
+        state.insert().values(name=TIMELINE_BUILD, stamp=uuid.uuid4().hex, built_at=datetime.now(UTC))
+    )
 
 
 def _lines(conn: Connection, source: str) -> Iterator[Any]:

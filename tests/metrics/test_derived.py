@@ -15,6 +15,7 @@ from vitalsign.core.metric import Month
 from vitalsign.core.registry import metrics
 from vitalsign.core.store import table
 from vitalsign.metrics import derived, plugin
+from vitalsign.metrics.timeline import record_rebuild
 
 REVENUE = [*sorted(n for n, m in metrics().items() if m.family == "revenue"), "inactive_accounts"]
 
@@ -112,6 +113,27 @@ def test_a_relinked_customer_makes_them_stale(data):
     derived.refresh(data.store)
     assert fresh(data)
     assert everything(data) == expected
+
+
+def test_a_timeline_rebuild_makes_them_stale_even_with_the_same_ids_and_sums(data):
+    """A rebuild that moves an interval (same rows, same amounts, other dates) changes no count or
+    sum: the token it records is what tells the stored change points they are stale."""
+    history(data)
+    derived.refresh(data.store)
+    june = data.value("paying_accounts", "2025-06")
+    with data.store.begin() as conn:
+        rt = table("revenue_timeline")
+        conn.execute(  # cus_x churns two months earlier than it did
+            rt.update().where(rt.c.source_account_id == "cus_x").values(valid_to=at(2025, 5, 10))
+        )
+        record_rebuild(conn)
+    assert not fresh(data)
+    assert data.value("paying_accounts", "2025-06") == june - 1
+    expected = everything(data)
+    derived.refresh(data.store)
+    assert fresh(data)
+    assert everything(data) == expected
+    assert data.value("paying_accounts", "2025-06") == june - 1
 
 
 def feature_use(data: Any, group: str, day: date, feature: str, events: int = 1) -> None:
