@@ -640,21 +640,9 @@ def feature_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
     stored first uses: per month, group and feature used in the ``days`` window ending the month,
     the days from the first use to the last use in the window."""
     dialect = conn.dialect.name
-    ufd, first = table("usage_feature_daily"), table("usage_feature_first_use")
+    first = table("usage_feature_first_use")
     frame = window_frame(days, indexes, dialect)
-    used = (
-        select(
-            frame.c.idx,
-            ufd.c.source,
-            ufd.c.account_key,
-            ufd.c.feature,
-            func.max(ufd.c.day).label("last_use"),
-        )
-        .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
-        .where(ufd.c.account_key != "")
-        .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature)
-        .subquery("feature_use")
-    )
+    used = feature_use_in_windows(frame).subquery("feature_use")
     return select(
         used.c.idx,
         used.c.feature,
@@ -670,6 +658,20 @@ def feature_window_rows(conn: Connection, days: int, indexes: list[int]) -> Any:
                 first.c.feature == used.c.feature,
             ),
         )
+    )
+
+
+def feature_use_in_windows(frame: Any) -> Any:
+    """Per window of ``frame`` (``idx``, ``day_from``, ``day_to``), each group's use of each feature
+    and its last day in the window (attributed usage only)."""
+    ufd = table("usage_feature_daily")
+    return (
+        select(
+            frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature, func.max(ufd.c.day).label("last_use")
+        )
+        .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
+        .where(ufd.c.account_key != "")
+        .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature)
     )
 
 
@@ -768,20 +770,7 @@ class FeatureAdoption(UsageMetric):
         dialect = conn.dialect.name
         ufd = table("usage_feature_daily")
         starts, adopted = group_starts(conn, query), first_uses(conn, query)
-        used_q = account_filter(
-            select(
-                frame.c.idx,
-                ufd.c.source,
-                ufd.c.account_key,
-                ufd.c.feature,
-                func.max(ufd.c.day).label("last_use"),
-            )
-            .select_from(frame.join(ufd, and_(ufd.c.day >= frame.c.day_from, ufd.c.day <= frame.c.day_to)))
-            .where(ufd.c.account_key != "", ufd.c.feature.in_(features))
-            .group_by(frame.c.idx, ufd.c.source, ufd.c.account_key, ufd.c.feature),
-            query,
-            ufd,
-        )
+        used_q = account_filter(feature_use_in_windows(frame).where(ufd.c.feature.in_(features)), query, ufd)
         used = used_q.subquery("feature_use")  # read once: joined to the indexed first uses
         weeks = _sql.days_between(adopted.c.first_use, used.c.last_use, dialect) / 7.0
         per_feature = (
