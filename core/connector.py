@@ -13,6 +13,7 @@ import builtins
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -79,6 +80,13 @@ class Batch:
     child rows of a parent in this batch that are no longer at the source are marked deleted.
     ``deleted`` lists source ids of the stream's table deleted at the source. ``cursor`` is the
     stream state after this batch (JSON-serialisable); None keeps the previous cursor.
+
+    ``retire_unseen_before`` goes with the batch that completes a read of the stream's whole
+    list: the engine then marks deleted, in this batch's transaction, the source's live rows of
+    the stream's table not written since that instant, i.e. those the read did not list (a
+    source that forgets deletions, like Stripe's 30 days of events, leaves no other trace of
+    them). The instant is on the clock the engine stamps ``synced_at`` with (UTC now) and must
+    be taken before the read's first batch.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -88,6 +96,7 @@ class Batch:
     deleted_children: dict[str, list[str]] = field(default_factory=dict)
     quarantine: list[QuarantineItem] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    retire_unseen_before: datetime | None = None
 
 
 class Stream:

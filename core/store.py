@@ -159,6 +159,17 @@ class Store:
             count += result.rowcount or 0
         return count
 
+    def retire_unseen(self, conn: Connection, table_name: str, source: str, before: datetime) -> int:
+        """Mark deleted the source's live rows of ``table_name`` not written since ``before``
+        (a complete read of the source's list rewrote every row it listed): one statement."""
+        tbl = table(table_name)
+        result = conn.execute(
+            update(tbl)
+            .where(tbl.c.source == source, tbl.c.deleted.is_(False), tbl.c.synced_at < before)
+            .values(deleted=True, synced_at=utcnow())
+        )
+        return result.rowcount or 0
+
     # ------------------------------------------------------------------ locks
 
     @contextmanager

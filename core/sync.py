@@ -198,6 +198,14 @@ class SyncEngine:
             if parent_column:
                 _retire_missing_children(conn, child, parent_column, source, rows, child_rows)
         deleted = self.store.mark_deleted(conn, stream.table, source, batch.deleted)
+        messages = batch.log
+        if batch.retire_unseen_before is not None:
+            retired = self.store.retire_unseen(conn, stream.table, source, batch.retire_unseen_before)
+            deleted += retired
+            messages = [
+                *messages,
+                f"{stream.name}: {retired} stored row(s) the full read did not list marked deleted",
+            ]
         for child, ids in batch.deleted_children.items():
             self.store.mark_deleted(conn, child, source, ids)
         if quarantined:
@@ -209,7 +217,7 @@ class SyncEngine:
                 [{"connector": source, "stream": stream.name, "cursor": batch.cursor, "updated_at": now}],
             )
         return partial(
-            self._report, source, stream.name, summary, stats, written, deleted, len(quarantined), batch.log
+            self._report, source, stream.name, summary, stats, written, deleted, len(quarantined), messages
         )
 
     def _report(

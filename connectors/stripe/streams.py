@@ -2,8 +2,9 @@
 
 Cursor (JSON, written by the engine with every batch so a crash resumes where it stopped):
 
-- ``{"phase": "full", "starting_after": "cus_...", "started": 1767225600}`` while the first (or a
-  fallback) full read pages through the list; ``started`` is when it began;
+- ``{"phase": "full", "starting_after": "cus_...", "started": 1767225600, "retire_from": "..."}``
+  while the first (or a fallback) full read pages through the list; ``started`` is when it began
+  (the connector's clock), ``retire_from`` the same moment on the engine's ``synced_at`` clock;
 - ``{"phase": "events", "since": 1767225300, "seen": ["evt_..."]}`` afterwards: the next run lists
   events with ``created >= since`` (``seen`` are the ones at that second already applied).
 
@@ -11,6 +12,15 @@ A full read ends with ``since`` a little before it started, so changes made whil
 replayed from the events. Stripe lists events of the last 30 days only: an older ``since`` makes
 the stream read everything again, and the run log says so. A run with nothing new costs one
 request per stream (the events page).
+
+An object deleted while a sync was more than 30 days behind is neither listed any more nor
+announced by a ``*.deleted`` event still kept. So a full read that completes retires what it did
+not list: its last batch asks the engine to mark deleted the stream's stored rows not written
+since ``retire_from`` (every listed object was rewritten after it, in this run or, when the read
+was interrupted and resumed, in the one before). Only a read that listed everything does: a
+failed one retires nothing, and neither does one that quarantined an object (its stored row
+would look unlisted) or one resumed from a cursor without ``retire_from``. Subscriptions are
+never retired: Stripe cannot delete them, and ``status=all`` lists the canceled ones.
 """
 
 from __future__ import annotations
@@ -182,6 +192,8 @@ class StripeStream(Stream):
     prefetch: ClassVar[int] = 2
     """Batches read ahead in a thread while the engine writes the previous one."""
     pages_per_batch: ClassVar[int] = 5
+    retire_unseen: ClassVar[bool] = True
+    """A completed full read marks deleted the stored rows it did not list (see the module doc)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Objects with the plain lifecycle events need not spell them out."""
@@ -232,7 +244,7 @@ class StripeStream(Stream):
                 f"for 30 days only: reading everything again"
             )
             log.warning("%s/%s", self.source, notice)
-            yield from self._read_full(None, now, [notice])
+            yield from self._read_full(None, now, _synced_clock(), [notice])
             return
         started = int(state.get("started") or now)
         if now - started > EVENT_WINDOW - WINDOW_MARGIN:
@@ -241,11 +253,17 @@ class StripeStream(Stream):
                 f"beyond Stripe's 30 days of events: starting it again"
             )
             log.warning("%s/%s", self.source, notice)
-            yield from self._read_full(None, now, [notice])
+            yield from self._read_full(None, now, _synced_clock(), [notice])
             return
-        yield from self._read_full(state.get("starting_after"), started, [])
+        if not state:
+            retire_from: str | None = _synced_clock()
+        else:  # resumed: rows it wrote before the interruption are stamped after its retire_from
+            retire_from = state.get("retire_from")
+        yield from self._read_full(state.get("starting_after"), started, retire_from, [])
 
-    def _read_full(self, starting_after: str | None, started: int, notes: list[str]) -> Iterator[Batch]:
+    def _read_full(
+        self, starting_after: str | None, started: int, retire_from: str | None, notes: list[str]
+    ) -> Iterator[Batch]:
         params = {**self.list_params}
         if starting_after is not None:
             try:
@@ -260,20 +278,25 @@ class StripeStream(Stream):
                 starting_after = None
             else:
                 yield from self._full_pages(
-                    itertools.chain([first], self._more(first, params)), started, notes
+                    itertools.chain([first], self._more(first, params)), started, retire_from, notes
                 )
                 return
-        yield from self._full_pages(self.api.pages(self.path, params), started, notes)
+        yield from self._full_pages(self.api.pages(self.path, params), started, retire_from, notes)
 
     def _more(self, page: dict[str, Any], params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         data = page.get("data") or []
         if page.get("has_more") and data:
             yield from self.api.pages(self.path, params, starting_after=data[-1]["id"])
 
-    def _full_pages(self, pages: Iterator[dict[str, Any]], started: int, notes: list[str]) -> Iterator[Batch]:
+    def _full_pages(
+        self, pages: Iterator[dict[str, Any]], started: int, retire_from: str | None, notes: list[str]
+    ) -> Iterator[Batch]:
         """One batch per ``pages_per_batch`` pages: fewer, larger transactions (the engine's cost per
-        batch is a commit, a cursor write and a children check), resumable at each."""
+        batch is a commit, a cursor write and a children check), resumable at each. The last one
+        retires the stored rows the read did not list."""
         done = {"phase": "events", "since": started - EVENT_LAG, "seen": []}
+        if not self.retire_unseen:
+            retire_from = None
         emitted = False
         objects: list[dict[str, Any]] = []
         held = 0
@@ -285,16 +308,25 @@ class StripeStream(Stream):
             if more and held < self.pages_per_batch:
                 continue
             batch = self._batch([(obj, False) for obj in objects])
-            batch.cursor = (
-                {"phase": "full", "starting_after": data[-1]["id"], "started": started} if more else done
-            )
+            if batch.quarantine and retire_from is not None:
+                retire_from = None
+                batch.log.append(
+                    f"{self.name}: objects quarantined, so this full read marks no unlisted row deleted"
+                )
+            if more:
+                batch.cursor = {"phase": "full", "starting_after": data[-1]["id"], "started": started}
+                if retire_from is not None:
+                    batch.cursor["retire_from"] = retire_from
+            else:
+                batch.cursor = done
+                batch.retire_unseen_before = _parse_instant(retire_from)
             if not emitted:
                 batch.log = [*notes, *batch.log]
                 emitted = True
             objects, held = [], 0
             yield batch
         if not emitted:
-            yield Batch(cursor=done, log=notes)
+            yield Batch(cursor=done, log=notes, retire_unseen_before=_parse_instant(retire_from))
 
     def _read_events(self, since: int, seen: set[str], now: int) -> Iterator[Batch]:
         params = {"types": list(self.event_types), "created": {"gte": since}}
@@ -355,6 +387,15 @@ class StripeStream(Stream):
         for child in self.child_tables:
             batch.children.setdefault(child, [])
         return batch
+
+
+def _synced_clock() -> str:
+    """Now on the engine's ``synced_at`` clock, for the cursor (see :class:`Batch`)."""
+    return datetime.now(UTC).isoformat()
+
+
+def _parse_instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 def _events_cursor(since: int, seen: set[str], events: list[dict[str, Any]], now: int) -> dict[str, Any]:
@@ -513,6 +554,7 @@ class SubscriptionStream(StripeStream):
         "customer.subscription.trial_will_end",
     )
     # customer.subscription.deleted means *ended*: the subscription stays, with status canceled.
+    retire_unseen = False
 
     def complete(self, obj: dict[str, Any], *, from_event: bool) -> dict[str, Any] | None:
         items = obj.get("items") or {}

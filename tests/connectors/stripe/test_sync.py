@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 from vitalsign.connectors.stripe.client import API_VERSION
+from vitalsign.connectors.stripe.streams import StripeStream
 from vitalsign.core.errors import AuthenticationError, ConfigError
 from vitalsign.core.store import table
 from vitalsign.testing.fakes.stripe import fake_api_key, ts
@@ -14,6 +15,13 @@ from vitalsign.testing.stripe_sandbox import API_KEY, StripeSandbox
 @pytest.fixture
 def box(sqlite_store):
     with StripeSandbox(sqlite_store) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def any_box(store):
+    """The sandbox on SQLite and on PostgreSQL (when configured)."""
+    with StripeSandbox(store) as sandbox:
         yield sandbox
 
 
@@ -469,3 +477,103 @@ def test_a_line_with_a_bad_amount_quarantines_its_invoice_naming_the_field(box):
     assert item.source_id == invoice["id"]
     assert "lines.amount: expected an integer, got str" in item.reason
     assert summary.streams["invoices"].rows == len(box.fake.objects["invoice"].items) - 1
+
+
+def live(box, table_name):
+    return {r.source_id for r in box.rows(table_name) if not r.deleted}
+
+
+def deleted_while_31_days_behind(box):
+    """The company synced once, then Acme and the coupon deleted at Stripe while the sync sleeps
+    for 31 days: their ``*.deleted`` events are never read (the cursor is too old)."""
+    objs = company(box)
+    box.sync()
+    box.clock.advance(days=1)
+    box.fake.delete("customer", objs["acme"]["id"])
+    box.fake.delete("coupon", objs["coupon"]["id"])
+    box.clock.advance(days=30)
+    return objs
+
+
+def interrupt_after_the_first_customers_page(box, monkeypatch):
+    """The next customers list page is served, then its next page fails four times: all the
+    sandbox's retries (three), so the stream fails."""
+    original = box.fake._list
+    served = []
+
+    def list_then_fail(resource, params, expand):
+        response = original(resource, params, expand)
+        if resource == "customers":
+            served.append(params)
+            if len(served) == 1:
+                box.fake.fail(500, times=4, path="/v1/customers")
+        return response
+
+    monkeypatch.setattr(box.fake, "_list", list_then_fail)
+
+
+def test_a_fallback_full_read_marks_deleted_what_stripe_no_longer_lists(any_box):
+    box = any_box
+    objs = deleted_while_31_days_behind(box)
+    summary = box.sync()
+    assert summary.status == "success", summary.error
+    assert any("31.0 days old" in line for line in summary.log)
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is True
+    assert live(box, "source_accounts") == {objs["beta"]["id"]}
+    [coupon] = box.rows("coupons")
+    assert coupon.deleted is True
+    assert live(box, "products") == {objs["team"]["id"]}
+    assert live(box, "prices") == {objs["seat"]["id"]}
+    # canceled subscriptions stay listed (status=all) and live
+    assert live(box, "subscriptions") == {objs["s1"]["id"], objs["s2"]["id"]}
+    assert summary.streams["customers"].deleted == 1
+    assert "customers: 1 stored row(s) the full read did not list marked deleted" in summary.log
+    assert "products: 0 stored row(s) the full read did not list marked deleted" in summary.log
+
+
+def test_an_interrupted_fallback_full_read_retires_nothing_and_its_resumption_does(any_box, monkeypatch):
+    box = any_box
+    objs = deleted_while_31_days_behind(box)
+    extra = {box.fake.create_customer(email=f"ops@c{i}.com")["id"] for i in range(4)}
+    monkeypatch.setattr(StripeStream, "pages_per_batch", 1)
+    interrupt_after_the_first_customers_page(box, monkeypatch)
+
+    summary = box.sync(page_size=2)
+
+    assert summary.streams["customers"].status == "failed"
+    assert summary.streams["customers"].rows == 2
+    assert not any(line.startswith("customers: ") and "did not list" in line for line in summary.log)
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is False
+    cursor = state(box, "customers")
+    assert cursor["phase"] == "full"
+    assert cursor["retire_from"]
+    first_page = live(box, "source_accounts") & extra
+    assert len(first_page) == 2
+
+    box.clock.advance(seconds=60)
+    before = box.fake.count()
+    summary = box.sync(page_size=2)
+
+    assert summary.status == "success", summary.error
+    customer_reads = [r for r in box.fake.requests[before:] if r.path == "/v1/customers"]
+    assert customer_reads[0].params.get("starting_after") == cursor["starting_after"]
+    assert summary.streams["customers"].rows == 3  # the rest: two new customers and Beta
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is True
+    # the customers read before the interruption are not taken for unlisted ones
+    assert live(box, "source_accounts") == extra | {objs["beta"]["id"]}
+    assert "customers: 1 stored row(s) the full read did not list marked deleted" in summary.log
+
+
+def test_a_full_read_that_quarantined_an_object_retires_nothing(box):
+    objs = deleted_while_31_days_behind(box)
+    beta = box.fake.get("customer", objs["beta"]["id"])
+    beta["created"] = "yesterday"
+    summary = box.sync()
+    assert summary.streams["customers"].quarantined == 1
+    assert live(box, "source_accounts") == {objs["acme"]["id"], objs["beta"]["id"]}
+    assert any("customers: objects quarantined" in line for line in summary.log)
+    [coupon] = box.rows("coupons")
+    assert coupon.deleted is True  # other streams still retire
