@@ -22,7 +22,13 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
 Prints events/s, peak RSS, ratios and the machine. Files go to a temporary folder (``--dir``
 to keep or reuse them).
 
-Measured (x86_64, 2 cores shared with two other benchmarks, Python 3.11.7, SQLite 3.40.1):
+Measured (x86_64, 2 cores, Python 3.11.7, SQLite 3.40.1), on the merged code with the machine
+otherwise quiet (load 0.3-2.2):
+
+- 1M events, median of 3: vitalsign 35,690 events/s, peak RSS 261 MB; baseline 43,734/s (0.82x).
+- 5M events, one run: vitalsign 17,771 events/s, peak RSS 269 MB; baseline 39,358/s (0.45x).
+
+Earlier, with two other benchmarks sharing the cores:
 
 - 1M events, median of 3, load 2.9-5.0: vitalsign 22,198 events/s, peak RSS 245 MB; baseline
   36,366/s (0.61x); naive 534/s (41.6x); read-only 56,165/s; parse-only 113,333/s. Before this
