@@ -86,7 +86,9 @@ class Batch:
     the stream's table not written since that instant, i.e. those the read did not list (a
     source that forgets deletions, like Stripe's 30 days of events, leaves no other trace of
     them). The instant is on the clock the engine stamps ``synced_at`` with (UTC now) and must
-    be taken before the read's first batch.
+    be taken before the read's first batch. A record quarantined by the read was not rewritten
+    and would look unlisted: the engine retires nothing when this batch quarantines any, and a
+    stream must not set it after an earlier batch of the read quarantined one.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)

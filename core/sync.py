@@ -199,7 +199,10 @@ class SyncEngine:
                 _retire_missing_children(conn, child, parent_column, source, rows, child_rows)
         deleted = self.store.mark_deleted(conn, stream.table, source, batch.deleted)
         messages = batch.log
-        if batch.retire_unseen_before is not None:
+        if batch.retire_unseen_before is not None and quarantined:
+            # a listed record that was quarantined was not rewritten: it would look unlisted
+            messages = [*messages, f"{stream.name}: records quarantined, so none retired as unlisted"]
+        elif batch.retire_unseen_before is not None:
             retired = self.store.retire_unseen(conn, stream.table, source, batch.retire_unseen_before)
             deleted += retired
             messages = [

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import orjson
 from vitalsign.core import Batch, QuarantineItem, RecordError, Stream
+from vitalsign.core.store import utcnow
 
 from . import records as rec
 from .client import HubSpotClient
@@ -82,7 +83,8 @@ class OwnersStream(Stream):
 
 
 class TicketStagesStream(Stream):
-    """The stages of every ticket pipeline and whether each one closes a ticket."""
+    """The stages of every ticket pipeline and whether each one closes a ticket. Read whole each
+    run, so stages HubSpot no longer lists (a deleted pipeline's) are marked deleted."""
 
     name = "ticket_stages"
     table = "ticket_stages"
@@ -92,7 +94,11 @@ class TicketStagesStream(Stream):
         self.ctx = ctx
 
     def read(self, cursor: Any) -> Iterator[Batch]:
-        yield Batch(records=[row for pipeline in self.ctx.pipelines() for row in rec.stage_rows(pipeline)])
+        started = utcnow()  # the engine's synced_at clock: rows this read lists are stamped after it
+        yield Batch(
+            records=[row for pipeline in self.ctx.pipelines() for row in rec.stage_rows(pipeline)],
+            retire_unseen_before=started,
+        )
 
 
 class CrmObjectStream(Stream):

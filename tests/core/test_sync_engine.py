@@ -55,6 +55,29 @@ def test_failed_stream_marks_run_failed_but_keeps_committed_batches(store, toy, 
     assert count(store, "contacts") == 6
 
 
+def live_contacts(store: Store) -> set[str]:
+    contacts = table("contacts")
+    with store.connect() as conn:
+        return set(conn.execute(select(contacts.c.source_id).where(contacts.c.deleted.is_(False))).scalars())
+
+
+def test_a_complete_read_retires_what_it_did_not_list_unless_it_quarantined(store, toy, toy_config):
+    SyncEngine(store, load_config(toy_config(records=6, batch_size=10))).sync(["toy"])
+    assert live_contacts(store) == {f"c{i}" for i in range(6)}
+
+    with_bad = load_config(toy_config(records=4, batch_size=10, retire_unseen=True, bad_every=4))
+    [summary] = SyncEngine(store, with_bad).sync(["toy"], full_refresh=True)
+    assert summary.streams["contacts"].quarantined == 1  # c3: not rewritten, so it would look unlisted
+    assert live_contacts(store) == {f"c{i}" for i in range(6)}
+    assert any("none retired" in line for line in summary.log)
+
+    clean = load_config(toy_config(records=4, batch_size=10, retire_unseen=True))
+    [summary] = SyncEngine(store, clean).sync(["toy"], full_refresh=True)
+    assert summary.streams["contacts"].deleted == 2
+    assert live_contacts(store) == {"c0", "c1", "c2", "c3"}
+    assert count(store, "contacts") == 6  # marked deleted, never dropped
+
+
 class Notifier:
     """A plugin like a Slack alert: told when each run ends."""
 

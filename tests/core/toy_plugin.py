@@ -9,6 +9,7 @@ from typing import Any
 
 from vitalsign.core import Batch, Connector, ConnectorSettings, SecretStr, Stream, hookimpl
 from vitalsign.core.connector import QuarantineItem
+from vitalsign.core.store import utcnow
 
 
 class ToySettings(ConnectorSettings):
@@ -19,6 +20,7 @@ class ToySettings(ConnectorSettings):
     sleep: float = 0.0  # seconds between batches (crash test)
     fail_after: int = -1  # raise after this many batches
     commit_batches: int = 1  # batches per transaction (Stream.commit_batches)
+    retire_unseen: bool = False  # the last batch retires contacts the read did not list
 
 
 class ContactStream(Stream):
@@ -33,6 +35,7 @@ class ContactStream(Stream):
     def read(self, cursor: Any) -> Iterator[Batch]:
         start = int(cursor or 0)
         n, size = self.settings.records, self.settings.batch_size
+        started = utcnow()
         for batches, offset in enumerate(range(start, n, size)):
             if batches == self.settings.fail_after:
                 raise RuntimeError("toy source broke")
@@ -52,7 +55,14 @@ class ContactStream(Stream):
                     )
             if self.settings.sleep:
                 time.sleep(self.settings.sleep)
-            yield Batch(records=records, cursor=min(offset + size, n), quarantine=quarantine)
+            last = offset + size >= n
+            retire = started if self.settings.retire_unseen and last else None
+            yield Batch(
+                records=records,
+                cursor=min(offset + size, n),
+                quarantine=quarantine,
+                retire_unseen_before=retire,
+            )
             marker = os.environ.get("TOY_BATCH_MARKER")
             if marker:
                 with open(marker, "a") as fh:

@@ -138,6 +138,22 @@ def test_archived_records_are_marked_deleted(store, fake, make_config, helpers):
     assert helpers.rows(store, "owners")["7"].deleted is True
 
 
+def test_stages_of_a_deleted_pipeline_are_marked_deleted(store, fake, make_config, helpers):
+    fake.add_default_pipeline()
+    fake.add_pipeline("77", "Escalations", [("9001", "Tier 2", False), ("9002", "Solved", True)])
+    config = make_config(streams=["ticket_stages"])
+    helpers.sync(store, config)
+    assert not any(r.deleted for r in helpers.rows(store, "ticket_stages").values())
+
+    fake.pipelines = [p for p in fake.pipelines if p["id"] != "77"]  # deleted in HubSpot: no longer listed
+    summary = helpers.sync(store, config)
+    assert summary.status == "success", summary.error
+    assert summary.streams["ticket_stages"].deleted == 2
+    stages = helpers.rows(store, "ticket_stages")
+    assert {k for k, r in stages.items() if r.deleted} == {"9001", "9002"}
+    assert len(stages) == 6  # kept, marked: tickets still name those stages
+
+
 def test_bad_surveys_are_quarantined_with_their_reason_and_the_rest_loads(store, fake, make_config, helpers):
     fake.add_feedback(1, "NPS", 10)
     fake.add_feedback(2, "NPS", 11)
