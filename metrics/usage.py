@@ -368,11 +368,7 @@ def active_users_by_account(query: MetricQuery, frame: Any) -> Any:
         .select_from(
             groups.join(
                 links,
-                and_(
-                    links.c.source == groups.c.source,
-                    links.c.source_kind == "group",
-                    links.c.external_id == groups.c.account_key,
-                ),
+                _sql.link_of(links, groups.c.source, groups.c.account_key, "group"),
             )
         )
         .where(links.c.account_id.is_not(None))
@@ -496,11 +492,7 @@ class LicenseUtilization(UsageMetric):
             .select_from(
                 groups.join(
                     links,
-                    and_(
-                        links.c.source == groups.c.source,
-                        links.c.source_kind == "group",
-                        links.c.external_id == groups.c.account_key,
-                    ),
+                    _sql.link_of(links, groups.c.source, groups.c.account_key, "group"),
                 )
             )
             .where(links.c.account_id.is_not(None), has_seats)
@@ -993,11 +985,7 @@ class InactiveAccounts(UsageMetric):
         ud, links, accounts = table("usage_daily"), table("identity_links"), table("accounts")
         group_usage = ud.join(
             links,
-            and_(
-                links.c.source == ud.c.source,
-                links.c.source_kind == "group",
-                links.c.external_id == ud.c.account_key,
-            ),
+            _sql.link_of(links, ud.c.source, ud.c.account_key, "group"),
         )
         active = (
             select(links.c.account_id)

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import orjson
 from vitalsign.core import Batch, QuarantineItem, SourceRequestError, Stream
+from vitalsign.core.store import utcnow
 
 from .client import StripeApi
 from .settings import StripeSettings
@@ -391,7 +392,7 @@ class StripeStream(Stream):
 
 def _synced_clock() -> str:
     """Now on the engine's ``synced_at`` clock, for the cursor (see :class:`Batch`)."""
-    return datetime.now(UTC).isoformat()
+    return utcnow().isoformat()
 
 
 def _parse_instant(value: str | None) -> datetime | None:
