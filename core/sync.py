@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -34,9 +34,10 @@ from .errors import StoreError, VitalsignError
 from .models import RAW_TABLES, QuarantinedRecord, SyncRun, SyncState
 from .plugins import get_plugin_manager
 from .store import Store, table, utcnow
-from .writers import partial_upsert_writer, writer_for
+from .writers import partial_upsert_writer, preparer_for, writer_for
 
 log = logging.getLogger("vitalsign.sync")
+T = TypeVar("T")
 
 
 @dataclass
@@ -159,8 +160,9 @@ class SyncEngine:
             commits = Commits(self.store, stream.commit_batches, stream.commit_seconds)
             with fewer_collections():
                 try:
-                    for batch in prefetched(stream.read(cursor), stream.prefetch, on_idle=commits.flush):
-                        commits.apply(partial(self._apply_batch, source, stream, batch, summary, stats))
+                    batches = self._prepared(source, stream, stream.read(cursor))
+                    for ready in prefetched(batches, stream.prefetch, on_idle=commits.flush):
+                        commits.apply(partial(self._apply_batch, source, stream, ready, summary, stats))
                 finally:
                     commits.flush()  # batches applied before a reader error keep their rows and cursor
             stats.status = "success"
@@ -173,24 +175,31 @@ class SyncEngine:
         stats.seconds = round(time.perf_counter() - started, 3)
         self.progress.stream_finished(source, stream.name, stats)
 
+    def _prepared(self, source: str, stream: Stream, batches: Iterator[Batch]) -> Iterator[ReadyBatch]:
+        """The stream's batches validated and readied for their writers. With ``Stream.prefetch``
+        this runs in the read-ahead thread, so per-record work leaves the write path."""
+        try:
+            for batch in batches:
+                yield ready_batch(source, stream, batch, self.store.engine.dialect.name)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
     def _apply_batch(
         self,
         source: str,
         stream: Stream,
-        batch: Batch,
+        ready: ReadyBatch,
         summary: RunSummary,
         stats: StreamStats,
         conn: Connection,
     ) -> Callable[[], None]:
         """Write one batch in ``conn``'s transaction; returns what reports it once committed."""
-        now = utcnow()
-        rows, bad = validate_records(stream.table, batch.records, source, now, trusted=stream.validated)
-        quarantined = [*batch.quarantine, *bad]
+        batch, rows, now = ready.batch, ready.rows, ready.now
+        quarantined = [*batch.quarantine, *ready.bad]
         written = writer_for(stream.table)(self.store, conn, stream.table, rows)
-        for child, child_records in batch.children.items():
-            child_rows, child_bad = validate_records(
-                child, child_records, source, now, trusted=stream.validated
-            )
+        for child, (child_rows, child_bad) in ready.children.items():
             quarantined.extend(child_bad)
             write = partial_upsert_writer if stream.partial_children else writer_for(child)
             write(self.store, conn, child, child_rows)
@@ -390,9 +399,7 @@ IDLE_SECONDS = 0.5
 """How long the engine waits for the reader before committing what it holds (``on_idle``)."""
 
 
-def prefetched(
-    batches: Iterator[Batch], depth: int, *, on_idle: Callable[[], None] | None = None
-) -> Iterator[Batch]:
+def prefetched(batches: Iterator[T], depth: int, *, on_idle: Callable[[], None] | None = None) -> Iterator[T]:
     """Read up to ``depth`` batches ahead in a thread (``Stream.prefetch``; 0 = no thread).
 
     The next batches are read and parsed while the engine writes the previous one (zlib and
@@ -455,6 +462,33 @@ def prefetched(
     finally:
         stop.set()
         reader.join()
+
+
+@dataclass
+class ReadyBatch:
+    """A batch as the engine writes it: ``rows`` validated (and readied by the table's writer),
+    ``bad`` the records that failed validation, the same pair per child table, and ``now``, the
+    instant its rows are stamped ``synced_at`` with."""
+
+    batch: Batch
+    now: datetime
+    rows: list[dict[str, Any]]
+    bad: list[QuarantineItem]
+    children: dict[str, tuple[list[dict[str, Any]], list[QuarantineItem]]]
+
+
+def ready_batch(source: str, stream: Stream, batch: Batch, dialect: str) -> ReadyBatch:
+    """Validate a batch's records and children and let their writers ready the rows. Touches no
+    store, so it may run in the read-ahead thread while the previous batch is written."""
+    now = utcnow()
+
+    def rows_for(table_name: str, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
+        rows, bad = validate_records(table_name, records, source, now, trusted=stream.validated)
+        return preparer_for(table_name)(dialect, rows), bad
+
+    rows, bad = rows_for(stream.table, batch.records)
+    children = {child: rows_for(child, records) for child, records in batch.children.items()}
+    return ReadyBatch(batch=batch, now=now, rows=rows, bad=bad, children=children)
 
 
 def validate_records(

@@ -2,7 +2,10 @@
 
 The default is one dialect upsert on the primary key. A table whose writes must also maintain
 derived data registers its own writer here (``usage_events`` keeps the daily rollups current and
-counts a re-delivered event once).
+counts a re-delivered event once). Such a writer may also register a preparer: per-row work
+that needs no database (normalising values, encoding the batch), which the engine runs when it
+validates the batch, in the read-ahead thread of a stream that reads ahead, so the transaction
+spends its time in the database.
 """
 
 from __future__ import annotations
@@ -15,15 +18,27 @@ from sqlalchemy import Connection
 from .store import Store
 
 Writer = Callable[[Store, Connection, str, list[dict[str, Any]]], int]
+Preparer = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
+"""``(dialect name, rows) -> rows``"""
 _WRITERS: dict[str, Writer] = {}
+_PREPARERS: dict[str, Preparer] = {}
 
 
-def register_writer(table_name: str) -> Callable[[Writer], Writer]:
+def register_writer(table_name: str, *, prepare: Preparer | None = None) -> Callable[[Writer], Writer]:
+    """Register ``fn`` as the writer of ``table_name``; ``prepare`` readies validated rows for it
+    outside the transaction (the writer must also accept rows that were not prepared)."""
+
     def decorate(fn: Writer) -> Writer:
         _WRITERS[table_name] = fn
+        if prepare is not None:
+            _PREPARERS[table_name] = prepare
         return fn
 
     return decorate
+
+
+def _unchanged(dialect: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rows
 
 
 def upsert_writer(store: Store, conn: Connection, table_name: str, rows: list[dict[str, Any]]) -> int:
@@ -47,3 +62,9 @@ def writer_for(table_name: str) -> Writer:
     from . import usage  # noqa: F401  (registers the usage_events writer)
 
     return _WRITERS.get(table_name, upsert_writer)
+
+
+def preparer_for(table_name: str) -> Preparer:
+    from . import usage  # noqa: F401  (registers the usage_events preparer)
+
+    return _PREPARERS.get(table_name, _unchanged)

@@ -4,6 +4,7 @@ and the collector settings while a stream runs."""
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from typing import Any
 
@@ -132,3 +133,40 @@ def test_toy_sync_commits_every_batch_or_groups_of_them(store, toy, toy_config, 
     assert summary.status == "failed"
     assert count(store, "contacts") == 8  # the reader broke after 4 batches: all 4 kept
     assert cursor_of(store, "contacts") == 8
+
+
+class ReadAhead(Numbered):
+    prefetch = 1
+
+
+@pytest.fixture
+def contact_preparer():
+    """A preparer for ``contacts`` (upper-cased emails, and the threads it ran in), registered
+    through the same ``register_writer`` a plugin's writer would use."""
+    from vitalsign.core import writers
+
+    threads: list[str] = []
+
+    def prepare(dialect: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        threads.append(threading.current_thread().name)
+        return [{**row, "email": row["email"].upper()} for row in rows]
+
+    saved = dict(writers._WRITERS), dict(writers._PREPARERS)
+    writers.register_writer("contacts", prepare=prepare)(writers.upsert_writer)
+    yield threads
+    writers._WRITERS.clear(), writers._PREPARERS.clear()
+    writers._WRITERS.update(saved[0]), writers._PREPARERS.update(saved[1])
+
+
+@pytest.mark.parametrize(
+    ("stream_class", "thread"), [(ReadAhead, "vitalsign-prefetch"), (Numbered, "MainThread")]
+)
+def test_batches_are_validated_and_prepared_where_read(store, contact_preparer, stream_class, thread):
+    """With read-ahead, validation and the writer's preparation run in the reader's thread, so
+    the transaction only writes; without, they run inline. Either way the prepared rows land."""
+    stats = run(store, stream_class(3, per_commit=1))
+    assert (stats.status, stats.rows) == ("success", 6)
+    assert contact_preparer == [thread] * 3
+    with store.connect() as conn:
+        emails = conn.execute(select(table("contacts").c.email)).scalars().all()
+    assert sorted(emails) == [f"U{i}@ACME.COM" for i in range(6)]

@@ -56,6 +56,22 @@ def test_rollups_count_active_users_once_and_redeliveries_never(store):
     assert len(rows(store, "usage_events")) == 6
 
 
+def test_the_first_event_of_a_repeated_key_wins_whatever_the_key_order(store):
+    """The SQLite writer inserts a batch in dedup key order; the first occurrence still wins."""
+    when = datetime(2026, 3, 2, 9, 0)
+    batch = [
+        event("z9", "first", "acct", when),
+        event("a1", "u1", "acct", when),
+        event("z9", "second", "acct", when + timedelta(hours=1)),
+        event("m5", "u2", "acct", when),
+    ]
+    assert write(store, batch) == 3
+    stored = {e["source_id"]: e["user_id"] for e in rows(store, "usage_events")}
+    assert stored == {"z9": "first", "a1": "u1", "m5": "u2"}
+    users = {u["user_id"]: u["events"] for u in rows(store, "usage_user_daily")}
+    assert users == {"first": 1, "u1": 1, "u2": 1}
+
+
 def test_timestamps_are_stored_in_utc_and_days_follow_utc(store):
     lisbon_summer = timezone(timedelta(hours=1))
     write(store, [event("tz", "u1", "acct", datetime(2026, 7, 1, 0, 30, tzinfo=lisbon_summer))])
