@@ -16,6 +16,8 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
   sample of ``--naive-sample`` events, extrapolated;
 - ``read-only``: the connector's reader alone (decompress, parse, map, batch; no store): what
   the read-ahead thread costs;
+- ``write-only``: the store's side alone: the batches read and readied beforehand, then only
+  the writer's transactions timed (inserts, rollups, commits): one SQLite writer's ceiling;
 - ``parse-only``: gunzip + split + ``orjson.loads`` and nothing else: one core's ceiling for
   any loader that parses every event in Python (run them with ``--loaders``).
 
@@ -195,6 +197,8 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
         EventStream.prefetch = int(os.environ["VITALSIGN_BENCH_PREFETCH"])
     if os.environ.get("VITALSIGN_BENCH_COMMIT"):  # A/B runs: batches per transaction
         EventStream.commit_batches = int(os.environ["VITALSIGN_BENCH_COMMIT"])
+    if os.environ.get("VITALSIGN_BENCH_COMMIT_SECONDS"):  # A/B runs: longest transaction
+        EventStream.commit_seconds = float(os.environ["VITALSIGN_BENCH_COMMIT_SECONDS"])
     if os.environ.get("VITALSIGN_BENCH_CACHE_KIB"):  # A/B runs: SQLite page cache
         from vitalsign.core import usage
 
@@ -254,6 +258,41 @@ def load_read_only(folder: Path) -> dict[str, float]:
         for batch in stream.read(None):
             mapped += len(batch.records)
     return {"seconds": time.perf_counter() - started, "stored": mapped}
+
+
+def load_write_only(folder: Path, db: Path) -> dict[str, float]:
+    """The write path alone: every batch read and readied first (untimed; its encoded payload is
+    kept, its row dicts dropped), then only the writer's transactions are timed, 200 batches a
+    commit as the stream does: the most one SQLite writer does here, whatever feeds it. Holds
+    the whole export encoded in memory (~130 MB per 1M events): run it at 1M."""
+    from vitalsign.connectors.amplitude.settings import AmplitudeSettings
+    from vitalsign.connectors.amplitude.streams import events_stream
+    from vitalsign.connectors.files.reader import FileSource
+    from vitalsign.core.store import Store
+    from vitalsign.core.sync import ready_batch
+    from vitalsign.core.usage import PreparedEvents, write_usage_events
+
+    settings = AmplitudeSettings(path=f"{folder}/*.json.gz", properties=["feature"])
+    stream = events_stream(FileSource(settings.path, None, "path"), settings)
+    store = Store(f"sqlite:///{db}")
+    store.upgrade()
+    batches: list[PreparedEvents] = []
+    for batch in stream.read(None):
+        rows = ready_batch("amplitude", stream, batch, "sqlite").rows
+        assert isinstance(rows, PreparedEvents)
+        assert rows.payloads is not None
+        kept = PreparedEvents(rows[:1])  # the writer reads synced_at off the first row
+        kept.unattributed, kept.payloads = [], rows.payloads
+        batches.append(kept)
+    started = time.perf_counter()
+    for start in range(0, len(batches), 200):
+        with store.begin() as conn:
+            for rows in batches[start : start + 200]:
+                write_usage_events(store, conn, "usage_events", rows)
+    seconds = time.perf_counter() - started
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+    return {"seconds": seconds, "stored": stored}
 
 
 def load_baseline(folder: Path, db: Path) -> dict[str, float]:
@@ -329,6 +368,8 @@ def child(args: argparse.Namespace) -> None:
         result = load_parse_only(folder)
     elif args.child == "read-only":
         result = load_read_only(folder)
+    elif args.child == "write-only":
+        result = load_write_only(folder, db)
     else:
         result = load_naive(folder, db, args.naive_sample)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -426,7 +467,8 @@ def main() -> None:
                 extra = f"  (sample of {sample:,}, extrapolated: {args.events / rate:,.0f} s)"
             print(f"  {name:22s} {rate:>10,.0f} events/s  peak RSS {rss:5.0f} MB{extra}")
         if "vitalsign" in rates:
-            for other in ("baseline", "vitalsign-noprefetch", "naive", "read-only", "parse-only"):
+            others = ("baseline", "vitalsign-noprefetch", "naive", "read-only", "write-only", "parse-only")
+            for other in others:
                 if other in rates:
                     print(f"  vitalsign / {other}: {rates['vitalsign'] / rates[other]:.2f}x")
     finally:

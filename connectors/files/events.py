@@ -392,9 +392,12 @@ class EventStream(Stream):
     validated: ClassVar[bool] = True
     prefetch: ClassVar[int] = 1
     partial_children: ClassVar[bool] = True
-    commit_batches: ClassVar[int] = 20
-    """Batches per transaction: each commit rewrites every page of the dedup key index that its
-    random keys touched, so fewer, larger commits write far less (see README, Performance)."""
+    commit_batches: ClassVar[int] = 200
+    commit_seconds: ClassVar[float] = 30.0
+    """A transaction ends after 200 batches or 30 s of writing, whichever comes first: each commit
+    rewrites every page of the dedup key index that its random keys touched, so fewer, larger
+    commits write far less (1M events: 31.0 s with 20 batches a commit, 21.8 s in one). A crash
+    loses at most that much reading, never data: the cursor is committed with the rows."""
 
     def __init__(
         self, source: UnitSource, mapper: EventMapper, *, batch_size: int, extras: Extras | None = None
