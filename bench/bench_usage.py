@@ -24,29 +24,37 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
 Prints events/s, peak RSS, ratios and the machine. Files go to a temporary folder (``--dir``
 to keep or reuse them).
 
-Measured (x86_64, 2 cores, Python 3.11.7, SQLite 3.40.1), on the merged code with the machine
-otherwise quiet (load 0.3-2.2):
+Loaders run round-robin (``--repeat``), so a slow spell of a shared machine lands on each alike.
 
-- 1M events, median of 3: vitalsign 35,690 events/s, peak RSS 261 MB; baseline 43,734/s (0.82x).
-- 5M events, one run: vitalsign 17,771 events/s, peak RSS 269 MB; baseline 39,358/s (0.45x).
+Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1), machine otherwise quiet (load 1.0-1.4):
 
-Earlier, with two other benchmarks sharing the cores:
+- 1M events, median of 3 round-robin: vitalsign 48,311 events/s (40,308 / 48,311 / 51,628),
+  peak RSS 267 MB; baseline 54,125/s (0.89x); write-only 61,752/s (0.78x). An earlier
+  sequential set: vitalsign 54,909/s, baseline 66,057/s (0.83x), write-only 71,325/s.
+- 5M events, one run: vitalsign 39,013 events/s, peak RSS 275 MB; baseline 56,830/s (0.69x).
+- Against the previous code (0db5061), alternated in one session: 1M median 51,359 against
+  44,091 events/s (1.16x); 5M 34,953 against 27,672 events/s (1.26x).
+  What changed: a transaction per 30 s of writing (was 20 batches: every commit rewrote the
+  dedup index pages its random keys touched), each batch inserted in dedup key order
+  (neighbouring index pages), and validation plus the writer's per-row work (times, encoding,
+  sorting) moved to the read-ahead thread.
+- Where the time goes now (1M, per statement): the events INSERT 8.6 s, the rollups 4.6 s
+  (batch days 2.0, features 1.3, users 0.7, daily 0.5), commits ~2 s: the writer, alone,
+  ingests 61-71k events/s (``write-only``), and end to end the reader beside it costs a
+  further 20-30 %: the two vCPUs are not two free cores (the writer's own CPU time rises from
+  ~14 s alone to 16-20 s beside the reader, whose Python holds the GIL).
+- At 5M the dedup key index (~335 MB) outgrows the 96 MB cache (the RSS budget): the INSERT
+  takes 16.5 us a row instead of 8.6, and commits 11.6 s.
+- 100,000 events/s is out of reach on this machine for a loader that keeps one row per event
+  in SQLite under the store's ``(source, source_id)`` key and maintains the rollups: SQLite
+  alone, fed ready-made rows from one thread, inserts them at 74-136k rows/s with that key
+  index (``bench/bench_sqlite_insert.py``), the rollups add ~4.6 us an event, and vitalsign's
+  writer alone, with nothing to read (``write-only``), ingests 61-71k events/s. Reading is not
+  the limit: gunzip + ``orjson.loads`` alone (``parse-only``) runs at 180-210k/s on one vCPU.
 
-- 1M events, median of 3, load 2.9-5.0: vitalsign 22,198 events/s, peak RSS 245 MB; baseline
-  36,366/s (0.61x); naive 534/s (41.6x); read-only 56,165/s; parse-only 113,333/s. Before this
-  round (load 0.2-0.9): 17,378/s, 0.33x the baseline's 52,110/s. A later pair at load 4.6:
-  vitalsign 16,680/s, noprefetch 16,675/s (no idle core left to overlap on).
-- 5M events, load 2.2-3.6: vitalsign 14,854 events/s, peak RSS 248 MB (bounded by the 96 MB
-  SQLite cache, as at 1M); baseline 23,378/s (0.64x); naive 643/s (23x). Before: 8,478/s, 0.23x.
-  A second run, load 4.2 falling to 2.7: 10,754/s against the baseline's 34,044/s (0.32x). At
-  5M the dedup key index (~335 MB) no longer fits the cache: most inserts read and rewrite a page.
-- Where the time goes at 1M (per-statement timing, 41.8 s run): the writer 33.6 s, of which the
-  events INSERT 23.5 s (its six JSON extractions ~5 us/event, the primary-key index on random
-  36-character dedup keys the rest), the rollups 7.4 s, commits and WAL checkpoints 4.8 s; the
-  reader (about 11 us/event) runs beside it in the read-ahead thread. SQLite alone, in memory,
-  inserts these rows at 4-5 us/row without the key index and 7-13 us/row with it.
-- 100,000 events/s is out of reach here: gunzip + ``orjson.loads`` alone tops out at ~113k/s on
-  one core, and the simplest loader (which keeps no rollups) reaches 36-52k/s.
+Earlier rounds (other code, other loads) for the record: 17,378 events/s at 1M (0.33x its
+baseline) before the first round; 35,690/s (0.82x, baseline 43,734/s) after it; 5M 8,478/s
+then 17,771/s (0.45x); naive SQLModel ``session.add``: 534/s, 41.6x slower than vitalsign.
 """
 
 from __future__ import annotations
@@ -441,17 +449,19 @@ def main() -> None:
         )
     try:
         results: dict[str, list[dict[str, float]]] = {}
-        for name in args.loaders.split(","):
-            for _ in range(args.repeat if name != "naive" else 1):
-                r = run_child(name, folder, work, args.naive_sample)
-                results.setdefault(name, []).append(r)
-                eps = r["stored"] / r["seconds"] if name in SAMPLED else args.events / r["seconds"]
-                print(
-                    f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
-                    f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
-                    + (f"  rolled up {r['rolled_up']:,}" if "rolled_up" in r else "")
-                    + (f"  (stream {r['stream_seconds']:.2f} s)" if "stream_seconds" in r else "")
-                )
+        names = args.loaders.split(",")
+        # round-robin, so a slow spell of a shared machine lands on every loader alike
+        order = [n for r in range(args.repeat) for n in names if r == 0 or n not in SAMPLED]
+        for name in order:
+            r = run_child(name, folder, work, args.naive_sample)
+            results.setdefault(name, []).append(r)
+            eps = r["stored"] / r["seconds"] if name in SAMPLED else args.events / r["seconds"]
+            print(
+                f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
+                f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
+                + (f"  rolled up {r['rolled_up']:,}" if "rolled_up" in r else "")
+                + (f"  (stream {r['stream_seconds']:.2f} s)" if "stream_seconds" in r else "")
+            )
         rates = {}
         for name, runs in results.items():
             if name in SAMPLED:
