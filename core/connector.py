@@ -116,7 +116,9 @@ class Stream:
     child_tables: ClassVar[Mapping[str, str]] = {}
     validated: ClassVar[bool] = False
     """True when the stream builds typed rows itself (and quarantines bad input itself): the
-    engine then skips per-record model validation, which matters at 100k records/s."""
+    engine then skips per-record model validation, which matters at 100k records/s, and stamps
+    ``source`` and ``synced_at`` into the yielded record dicts themselves (a batch's records
+    belong to the engine once yielded)."""
     prefetch: ClassVar[int] = 0
     """Batches to read ahead in a background thread while the engine writes (0: none)."""
     commit_batches: ClassVar[int] = 1
