@@ -29,12 +29,20 @@ of work (commit d881f7e, with its fake) and after, each with its own baseline si
     after (load 2.1-2.6): vitalsign 4,931 objects/s (streams), 3,725/s with identity +
         timeline, 4,579 per client CPU-second; baseline 8,555/s, ratio 0.58 (streams)
 
-The 10,000 objects/s target is not reachable on this machine: the baseline, which only fetches,
-parses and inserts into key-only tables, stays under it. Where vitalsign's streams still spend
-their time (cProfile, no read-ahead, 14k invoices): the HTTP exchange through stripe's requestor
-and httpx, including waiting for the fake, 31 %; SQLite inserts into the indexed tables and
-commits 21 % (plus 11 % preparing their rows); the mapping 18 %; orjson 11 %; retiring
-children the source no longer lists 7 %. The revenue timeline rebuild adds 13-20 s per run.
+    a later session (load 0.8-1.1, the machine's speed swinging ~1.5x minute to minute):
+        vitalsign 7,203 objects/s (streams), 5,461/s with identity + timeline, 5,835 per
+        client CPU-second; baseline 10,334/s, ratio 0.70. In a fast spell: 9,181/s against
+        16,332/s (0.56). Alternated with the previous round's code at --scale 0.2, four pairs:
+        ratios 0.65 / 0.64 / 0.75 / 0.65 against its 0.79 / 0.59 / 0.59 / 0.61.
+
+On a fast spell the baseline runs at 14-19k objects/s and vitalsign near 10k; on a slow one at
+about 10k and 7k. vitalsign's client costs 35-48 CPU-seconds a run against 10-23 for the
+baseline's: that, not the fake (4-7 s), holds the median under the target.
+
+Where vitalsign's streams still spend their time (cProfile, no read-ahead, 14k invoices): the
+HTTP exchange through stripe's requestor and httpx, including waiting for the fake, 31 %; SQLite
+inserts into the indexed tables and commits 21 % (plus 11 % preparing their rows); the mapping
+18 %; orjson 11 %; retiring children the source no longer lists 7 %. The revenue timeline rebuild adds 13-20 s per run.
 """
 
 from __future__ import annotations
