@@ -42,7 +42,8 @@ baseline's: that, not the fake (4-7 s), holds the median under the target.
 Where vitalsign's streams still spend their time (cProfile, no read-ahead, 14k invoices): the
 HTTP exchange through stripe's requestor and httpx, including waiting for the fake, 31 %; SQLite
 inserts into the indexed tables and commits 21 % (plus 11 % preparing their rows); the mapping
-18 %; orjson 11 %; retiring children the source no longer lists 7 %. The revenue timeline rebuild adds 13-20 s per run.
+18 %; orjson 11 %; retiring children the source no longer lists 7 %. The revenue timeline
+rebuild adds 13-20 s per run.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
 (so peak RSS is its own), side by side:
 
 - ``vitalsign``: the real Amplitude connector through the sync engine (decompress, parse, map,
-  dedup, upsert, daily rollups, group rows, cursor per batch, 20 batches per transaction);
+  dedup, upsert, daily rollups, group rows, cursor per batch, a transaction per 30 s or 200
+  batches);
 - ``vitalsign-noprefetch``: the same without the read-ahead thread (what the overlap buys);
 - ``baseline``: the simplest loader: gzip + orjson + sqlite3 ``executemany`` of
   ``INSERT OR IGNORE`` into a table with a unique dedup key, no rollup;
