@@ -333,22 +333,29 @@ def seat_row_statement(conn: Connection, seat_products: Any, account_id: int | N
     return rows
 
 
-def seat_change_point_rows(conn: Connection, seat_products: Any) -> Any:
-    """What ``seat_change_points`` holds (metrics/derived.py): per account and month index where
-    its seats at the month end change, the change ``d``, the seats after it (``level``) and the
-    month of the next change (``next_idx``, far in the future on the last)."""
-    seats = seat_row_statement(conn, seat_products).subquery("seat_rows")
+def seat_changes(seats: Any, counted_stops: Any) -> Subquery:
+    """``account_id, idx, d``: the net change of each account's seats per month index, from seat
+    rows (``fi``/``ei``/``quantity``): +quantity where a row starts, -quantity where it stops if
+    ``counted_stops`` holds for it; months whose changes cancel out are left out."""
     starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
     stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
-        seats.c.ei < NEVER
+        counted_stops
     )
     deltas = starts.union_all(stops).subquery("seat_deltas")
-    grouped = (
+    return (
         select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
         .group_by(deltas.c.account_id, deltas.c.idx)
         .having(func.sum(deltas.c.d) != 0)
         .subquery("seat_changes")
     )
+
+
+def seat_change_point_rows(conn: Connection, seat_products: Any) -> Any:
+    """What ``seat_change_points`` holds (metrics/derived.py): per account and month index where
+    its seats at the month end change, the change ``d``, the seats after it (``level``) and the
+    month of the next change (``next_idx``, far in the future on the last)."""
+    seats = seat_row_statement(conn, seat_products).subquery("seat_rows")
+    grouped = seat_changes(seats, seats.c.ei < NEVER)
     window = {"partition_by": grouped.c.account_id, "order_by": grouped.c.idx}
     return select(
         grouped.c.account_id,
@@ -538,17 +545,7 @@ class LicenseUtilization(UsageMetric):
     @staticmethod
     def _levels(seats: Any, end: int) -> Any:
         """``idx, d, level``: each account's seat changes up to month ``end`` and its seats after."""
-        starts = select(seats.c.account_id, seats.c.fi.label("idx"), seats.c.quantity.label("d"))
-        stops = select(seats.c.account_id, seats.c.ei.label("idx"), (-seats.c.quantity).label("d")).where(
-            seats.c.ei <= end
-        )
-        deltas = starts.union_all(stops).subquery("seat_deltas")
-        grouped = (
-            select(deltas.c.account_id, deltas.c.idx, func.sum(deltas.c.d).label("d"))
-            .group_by(deltas.c.account_id, deltas.c.idx)
-            .having(func.sum(deltas.c.d) != 0)
-            .subquery("seat_changes")
-        )
+        grouped = seat_changes(seats, seats.c.ei <= end)
         level = func.sum(grouped.c.d).over(
             partition_by=grouped.c.account_id, order_by=grouped.c.idx, rows=(None, 0)
         )
