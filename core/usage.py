@@ -78,18 +78,23 @@ def prepare_usage_events(dialect: str, rows: list[dict[str, Any]]) -> PreparedEv
     """The per-event work that needs no database; the engine runs it in the read-ahead thread."""
     prepared = PreparedEvents(rows)
     prepared.unattributed = []
-    by_source: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         when = row["occurred_at"]
         if when.tzinfo is not None:
             row["occurred_at"] = when.astimezone(UTC).replace(tzinfo=None)
         if not row.get("account_key") and (row.get("user_id") or row.get("email")):
             prepared.unattributed.append(row)
-        by_source.setdefault(row["source"], []).append(row)
     prepared.payloads = None
     if dialect == "sqlite" and not prepared.unattributed:
-        prepared.payloads = {source: _encode(batch) for source, batch in by_source.items()}
+        prepared.payloads = _encode_by_source(rows)
     return prepared
+
+
+def _encode_by_source(rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_source.setdefault(row["source"], []).append(row)
+    return {source: _encode(batch) for source, batch in by_source.items()}
 
 
 def _encode(rows: list[dict[str, Any]]) -> bytes:
@@ -206,10 +211,7 @@ def _write_sqlite(conn: Connection, rows: PreparedEvents) -> int:
     exactly this batch's new events (the sync lock makes it the only writer of its source)."""
     payloads = rows.payloads
     if payloads is None:  # accounts were attributed just now
-        by_source: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_source.setdefault(row["source"], []).append(row)
-        payloads = {source: _encode(batch) for source, batch in by_source.items()}
+        payloads = _encode_by_source(rows)
     synced = rows[0].get("synced_at") or datetime.now(UTC)
     synced_at = _utc_naive(synced).isoformat(" ", "microseconds")
     dbapi = conn.connection.driver_connection

@@ -140,9 +140,9 @@ class ReadAhead(Numbered):
 
 
 @pytest.fixture
-def contact_preparer():
+def contact_preparer(monkeypatch):
     """A preparer for ``contacts`` (upper-cased emails, and the threads it ran in), registered
-    through the same ``register_writer`` a plugin's writer would use."""
+    through the same ``register_writer`` a plugin's writer would use, in registries of its own."""
     from vitalsign.core import writers
 
     threads: list[str] = []
@@ -151,11 +151,11 @@ def contact_preparer():
         threads.append(threading.current_thread().name)
         return [{**row, "email": row["email"].upper()} for row in rows]
 
-    saved = dict(writers._WRITERS), dict(writers._PREPARERS)
+    writers.writer_for("usage_events")  # the built-in registrations happen before the copies
+    monkeypatch.setattr(writers, "_WRITERS", dict(writers._WRITERS))
+    monkeypatch.setattr(writers, "_PREPARERS", dict(writers._PREPARERS))
     writers.register_writer("contacts", prepare=prepare)(writers.upsert_writer)
-    yield threads
-    writers._WRITERS.clear(), writers._PREPARERS.clear()
-    writers._WRITERS.update(saved[0]), writers._PREPARERS.update(saved[1])
+    return threads
 
 
 @pytest.mark.parametrize(
