@@ -66,6 +66,7 @@ import argparse
 import gzip
 import json
 import os
+import pickle
 import platform
 import random
 import resource
@@ -291,10 +292,8 @@ def load_write_only(folder: Path, db: Path) -> dict[str, float]:
     for batch in stream.read(None):
         rows = ready_batch("amplitude", stream, batch, "sqlite").rows
         assert isinstance(rows, PreparedEvents)
-        assert rows.payloads is not None
-        kept = PreparedEvents(rows[:1])  # the writer reads synced_at off the first row
-        kept.unattributed, kept.payloads = [], rows.payloads
-        batches.append(kept)
+        assert rows.encoded is not None
+        batches.append(pickle.loads(pickle.dumps(rows)))  # what crosses from the reader process
     started = time.perf_counter()
     for start in range(0, len(batches), 200):
         with store.begin() as conn:

@@ -45,6 +45,10 @@ class ConnectorSettings(BaseModel):
     """Retries of a request that hit a 429, a 5xx or a connection error."""
     retry_backoff: float = 0.5
     """First wait before a retry, in seconds, doubled each time (Retry-After wins when sent)."""
+    read_in_process: bool = True
+    """Let streams that read in a child process (``Stream.read_in_process``) do so. False keeps
+    every read in the engine's process, in a thread: for an application that embeds the engine
+    where forking is unsafe, or a test that inspects a fake of the source in-process."""
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.max_retries + 1, backoff=self.retry_backoff)
@@ -121,6 +125,13 @@ class Stream:
     belong to the engine once yielded)."""
     prefetch: ClassVar[int] = 0
     """Batches to read ahead in a background thread while the engine writes (0: none)."""
+    read_in_process: ClassVar[bool] = False
+    """With ``prefetch``: read ahead in a forked child process instead of a thread, so that a
+    read that is CPU-bound Python (parsing, mapping) runs on another core than the writes
+    (:mod:`vitalsign.core.reader_process`). The engine's copy of the stream then sees none of
+    the state ``read`` changes: everything the engine needs must travel in the batches (as the
+    contract asks anyway), and batches are pickled to cross. Where ``fork`` is not available,
+    the thread is used."""
     commit_batches: ClassVar[int] = 1
     """Batches the engine applies in one transaction; the cursor of the last one is committed
     with the rows of all of them. More than one saves per-commit work when every commit rewrites

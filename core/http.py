@@ -13,6 +13,7 @@ Connectors whose official client is not httpx-based (HubSpot's urllib3 client) u
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import random
 import threading
 import time
@@ -69,7 +70,11 @@ class TransientError(Exception):
 
 
 class RateLimiter:
-    """A token bucket: at most ``rate`` acquisitions per second on average, bursts of ``burst``."""
+    """A token bucket: at most ``rate`` acquisitions per second on average, bursts of ``burst``.
+
+    The bucket lives in shared memory, so a reader process the engine forks
+    (``Stream.read_in_process``) draws from the same bucket as the engine and as the readers of
+    the connector's other streams: one limit per connector, whichever process sends."""
 
     def __init__(
         self,
@@ -81,24 +86,34 @@ class RateLimiter:
     ) -> None:
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate or 1.0)
-        self._tokens = self.capacity
         self._clock = clock
         self._sleep = sleep
-        self._updated = clock()
-        self._lock = threading.Lock()
+        self._state, self._lock = _shared_state([self.capacity, clock()])
+        """``[tokens, updated]``"""
 
     def acquire(self) -> None:
         """Take one token, sleeping first when the bucket is in debt."""
         if not self.rate:
             return
+        state = self._state
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1  # reserve now; waiters queue up as debt
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            state[0] = min(self.capacity, state[0] + (now - state[1]) * self.rate)
+            state[1] = now
+            state[0] -= 1  # reserve now; waiters queue up as debt
+            wait = -state[0] / self.rate if state[0] < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
+
+
+def _shared_state(values: list[float]) -> tuple[Any, Any]:
+    """Doubles and a lock that forked processes share; a plain list and a thread lock where the
+    platform has no shared semaphores (the bucket is then per process)."""
+    try:
+        context = multiprocessing.get_context("fork")
+        return context.RawArray("d", values), context.Lock()
+    except (ValueError, OSError, ImportError):
+        return list(values), threading.Lock()
 
 
 def parse_retry_after(value: str | None) -> float | None:

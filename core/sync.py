@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -33,6 +33,7 @@ from .connector import Batch, Connector, QuarantineItem, Stream
 from .errors import StoreError, VitalsignError
 from .models import RAW_TABLES, QuarantinedRecord, SyncRun, SyncState
 from .plugins import get_plugin_manager
+from .reader_process import process_available, read_in_process
 from .store import Store, table, utcnow
 from .writers import partial_upsert_writer, preparer_for, writer_for
 
@@ -126,8 +127,9 @@ class SyncEngine:
                     with self.store.begin() as conn:
                         conn.execute(delete(SyncState).where(SyncState.connector == connector.name))  # type: ignore[arg-type]
                     summary.log.append("full refresh: cursors cleared")
+                forking = connector.settings.read_in_process
                 for stream in connector.streams():
-                    self._sync_stream(connector.name, stream, summary)
+                    self._sync_stream(connector.name, stream, summary, forking=forking)
                 with self.store.begin() as conn:
                     resolved = identity.resolve(conn, self.config.identity)
                 summary.log.append(f"identity: {resolved}")
@@ -150,7 +152,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ one stream
 
-    def _sync_stream(self, source: str, stream: Stream, summary: RunSummary) -> None:
+    def _sync_stream(self, source: str, stream: Stream, summary: RunSummary, *, forking: bool = True) -> None:
         stats = summary.streams.setdefault(stream.name, StreamStats())
         stats.status = "running"
         started = time.perf_counter()
@@ -160,8 +162,9 @@ class SyncEngine:
             commits = Commits(self.store, stream.commit_batches, stream.commit_seconds)
             with fewer_collections():
                 try:
-                    batches = self._prepared(source, stream, stream.read(cursor))
-                    for ready in prefetched(batches, stream.prefetch, on_idle=commits.flush):
+                    in_process = forking and reads_in_process(stream)
+                    batches = self._prepared(source, stream, stream.read(cursor), crosses=in_process)
+                    for ready in read_ahead(stream, batches, in_process=in_process, on_idle=commits.flush):
                         commits.apply(partial(self._apply_batch, source, stream, ready, summary, stats))
                 finally:
                     commits.flush()  # batches applied before a reader error keep their rows and cursor
@@ -175,12 +178,18 @@ class SyncEngine:
         stats.seconds = round(time.perf_counter() - started, 3)
         self.progress.stream_finished(source, stream.name, stats)
 
-    def _prepared(self, source: str, stream: Stream, batches: Iterator[Batch]) -> Iterator[ReadyBatch]:
+    def _prepared(
+        self, source: str, stream: Stream, batches: Iterator[Batch], *, crosses: bool = False
+    ) -> Iterator[ReadyBatch]:
         """The stream's batches validated and readied for their writers. With ``Stream.prefetch``
-        this runs in the read-ahead thread, so per-record work leaves the write path."""
+        this runs in the read-ahead thread (or process: ``crosses``), so per-record work leaves the
+        write path."""
         try:
             for batch in batches:
-                yield ready_batch(source, stream, batch, self.store.engine.dialect.name)
+                ready = ready_batch(source, stream, batch, self.store.engine.dialect.name)
+                if crosses:  # the engine writes the readied rows; the raw ones need not travel
+                    ready.batch = replace(batch, records=[], children={})
+                yield ready
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
@@ -397,6 +406,21 @@ class Commits:
 
 IDLE_SECONDS = 0.5
 """How long the engine waits for the reader before committing what it holds (``on_idle``)."""
+
+
+def reads_in_process(stream: Stream) -> bool:
+    """Whether the stream asks to read in a child process and can here."""
+    return stream.prefetch > 0 and bool(getattr(stream, "read_in_process", False)) and process_available()
+
+
+def read_ahead(
+    stream: Stream, batches: Iterator[T], *, in_process: bool, on_idle: Callable[[], None] | None = None
+) -> Iterator[T]:
+    """The stream's batches read ahead: in a child process (``in_process``), in a thread
+    (``Stream.prefetch``), or not at all."""
+    if in_process:
+        return read_in_process(batches, stream.prefetch, on_idle=on_idle, idle_seconds=IDLE_SECONDS)
+    return prefetched(batches, stream.prefetch, on_idle=on_idle)
 
 
 def prefetched(batches: Iterator[T], depth: int, *, on_idle: Callable[[], None] | None = None) -> Iterator[T]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from vitalsign.connectors.files.events import EventMapper, EventStream, Window, parse_iso
+from vitalsign.connectors.files.events import EventMapper, EventStream, Window, event_stream, parse_iso
 from vitalsign.connectors.files.reader import iter_zip_lines
 
 from .client import AmplitudeClient, WindowTooLarge, hour
@@ -80,4 +80,4 @@ def export_windows(
 
 
 def events_stream(source: object, settings: AmplitudeSettings) -> EventStream:
-    return EventStream(source, amplitude_mapper(settings), batch_size=settings.batch_size)
+    return event_stream(source, amplitude_mapper(settings), batch_size=settings.batch_size)

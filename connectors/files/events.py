@@ -8,7 +8,8 @@ what cannot be mapped with ``file:line`` and a reason, and yield batches of type
 
 Rows are built here already typed (``occurred_at`` a naive UTC datetime), so the stream sets
 ``validated = True`` and the engine skips per-record pydantic validation; it also sets
-``prefetch`` so the engine reads the next batches in a thread while the previous one is written.
+``prefetch`` so the engine reads the next batches while the previous one is written: in a child
+process for local files (:class:`LocalEventStream`), in a thread for API windows.
 """
 
 from __future__ import annotations
@@ -390,7 +391,7 @@ class EventStream(Stream):
     table = "usage_events"
     cursor_field = "files or windows done"
     validated: ClassVar[bool] = True
-    prefetch: ClassVar[int] = 1
+    prefetch: ClassVar[int] = 2
     partial_children: ClassVar[bool] = True
     commit_batches: ClassVar[int] = 200
     commit_seconds: ClassVar[float] = 30.0
@@ -453,6 +454,24 @@ class EventStream(Stream):
             quarantine=quarantine,
             children=self.extras.drain(),
         )
+
+
+class LocalEventStream(EventStream):
+    """Events from local files. Reading them is decompressing and parsing, CPU-bound Python, so
+    the engine reads in a child process, on the other core than its writes
+    (``Stream.read_in_process``; bench/bench_usage.py measures it). API windows stay in the
+    engine's thread: their client's state (requests made, rate limits) belongs to the engine."""
+
+    read_in_process: ClassVar[bool] = True
+
+
+def event_stream(
+    source: UnitSource, mapper: EventMapper, *, batch_size: int, extras: Extras | None = None
+) -> EventStream:
+    """The events stream over ``source``: read in a child process when its units are local
+    files (``source.local``)."""
+    kind = LocalEventStream if getattr(source, "local", False) else EventStream
+    return kind(source, mapper, batch_size=batch_size, extras=extras)
 
 
 def _bad(location: str, number: int, line: Any, reason: str) -> QuarantineItem:

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from vitalsign.core.errors import ConfigError, SourceDataError
 
@@ -220,6 +220,9 @@ class FileSource:
     are unchanged; a changed or new file is read (again) whole, which the dedup keys make safe.
     Entries of files that no longer match are dropped so the cursor stays the size of the folder.
     """
+
+    local: ClassVar[bool] = True
+    """Units are local files: the engine may read them in a child process (``event_stream``)."""
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from .events import EventMapper, EventStream, time_parser, zone
+from .events import EventMapper, EventStream, event_stream, time_parser, zone
 from .reader import FileSource, SourceFile, iter_csv_rows, iter_file_lines
 from .settings import FilesSettings
 
@@ -43,4 +43,4 @@ def reader_for(settings: FilesSettings) -> Any:
 
 def files_stream(settings: FilesSettings, base_dir: Any, setting: str) -> EventStream:
     source = FileSource(settings.path, base_dir, setting, read=reader_for(settings))
-    return EventStream(source, files_mapper(settings), batch_size=settings.batch_size)  # type: ignore[arg-type]
+    return event_stream(source, files_mapper(settings), batch_size=settings.batch_size)  # type: ignore[arg-type]

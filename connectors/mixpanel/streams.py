@@ -10,6 +10,7 @@ from vitalsign.connectors.files.events import (
     EventMapper,
     EventStream,
     Window,
+    event_stream,
     parse_epoch,
     zone,
 )
@@ -91,4 +92,4 @@ def export_windows(
 
 
 def events_stream(source: object, settings: MixpanelSettings) -> EventStream:
-    return EventStream(source, mixpanel_mapper(settings), batch_size=settings.batch_size)
+    return event_stream(source, mixpanel_mapper(settings), batch_size=settings.batch_size)

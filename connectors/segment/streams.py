@@ -15,6 +15,7 @@ from vitalsign.connectors.files.events import (
     EventMapper,
     EventStream,
     Extras,
+    event_stream,
     key_value,
     parse_iso,
 )
@@ -142,4 +143,4 @@ def segment_stream(source: object, settings: SegmentSettings) -> EventStream:
         side=SegmentCalls(extras, user_accounts),
         user_accounts=user_accounts,
     )
-    return EventStream(source, mapper, batch_size=settings.batch_size, extras=extras)
+    return event_stream(source, mapper, batch_size=settings.batch_size, extras=extras)

@@ -191,7 +191,11 @@ class StripeStream(Stream):
     """Rows are type-checked by the mapping below (failures are quarantined with the field named),
     so the engine skips its per-row model validation."""
     prefetch: ClassVar[int] = 2
-    """Batches read ahead in a thread while the engine writes the previous one."""
+    """Batches read ahead while the engine writes the previous one."""
+    read_in_process: ClassVar[bool] = True
+    """In a child process: the client's CPU (HTTP through stripe and httpx, JSON, mapping) is
+    what limits a sync, and there it runs on the other core than the SQLite writes (full
+    benchmark: see bench/bench_stripe.py). The shared rate limit holds across processes."""
     pages_per_batch: ClassVar[int] = 5
     retire_unseen: ClassVar[bool] = True
     """A completed full read marks deleted the stored rows it did not list (see the module doc)."""

@@ -264,6 +264,10 @@ class _ObservedStream:
     has been fetched, nothing of it is committed.
     """
 
+    read_in_process = False
+    """The kit observes the read where it runs, so observed streams read in the engine's
+    process; :func:`check_process_read_loads_the_same` covers ``Stream.read_in_process``."""
+
     def __init__(self, inner: Stream, seen: StreamObservation, interrupt: bool) -> None:
         self._inner = inner
         self._seen = seen
@@ -502,11 +506,18 @@ class ConformanceRun:
         *,
         interrupt: bool = False,
         full_refresh: bool = False,
+        observe: bool = True,
     ) -> SyncResult:
-        """One run of the real engine over a fresh connector instance."""
+        """One run of the real engine over a fresh connector instance (``observe=False``: its
+        streams as they are, unwatched, so each reads where it asks to)."""
         connector = self.connector()
         seen: dict[str, StreamObservation] = {}
         original = connector.streams
+        if not observe:
+            try:
+                return SyncResult(SyncEngine(store, self.config(store)).sync_connector(connector), seen)
+            finally:
+                connector.close()
 
         def observed() -> list[Stream]:
             wrapped: list[Stream] = []
@@ -818,6 +829,29 @@ def check_resume_from_saved_cursor(run: ConformanceRun) -> None:
         raise AssertionError(f"interrupted + resumed run differs from an uninterrupted one: {detail}")
 
 
+def check_process_read_loads_the_same(run: ConformanceRun) -> None:
+    """A stream that reads in a child process (``Stream.read_in_process``) loads exactly what
+    it loads when read in the engine's thread: its batches carry everything the engine needs."""
+    connector = run.connector()
+    try:
+        forked = [s.name for s in connector.streams() if s.prefetch > 0 and s.read_in_process]
+    finally:
+        connector.close()
+    if not forked:
+        raise CheckSkipped("no stream reads in a child process")
+    threaded, in_process = run.new_store("thread"), run.new_store("process")
+    with run.harness.source():
+        _sync_ok(run, run.sync(threaded), "the sync read in threads")
+        _sync_ok(run, run.sync(in_process, observe=False), "the sync read in a child process")
+    expected, got = run.rows(threaded), run.rows(in_process)
+    differ = [t for t in expected if expected[t] != got[t]]
+    if differ:
+        detail = ", ".join(f"{t}: {len(expected[t])} vs {len(got[t])} rows" for t in differ)
+        raise AssertionError(f"streams {forked} read in a child process load differently: {detail}")
+    if run.quarantine(threaded) != run.quarantine(in_process):
+        raise AssertionError(f"streams {forked} read in a child process quarantine differently")
+
+
 def check_retries(run: ConformanceRun) -> None:
     """429 with Retry-After and 5xx answers are retried by the shared layer; the data is complete."""
     if not run.harness.http:
@@ -918,6 +952,7 @@ CHECKS: dict[str, Callable[[ConformanceRun], None]] = {
     "records_validate": check_records_validate,
     "second_run_adds_no_rows": check_incremental_rerun_adds_no_rows,
     "resumes_from_saved_cursor": check_resume_from_saved_cursor,
+    "process_read_loads_the_same": check_process_read_loads_the_same,
     "rate_limits_and_server_errors_retried": check_retries,
     "retries_exhausted_fail_cleanly": check_retries_exhausted,
     "no_secret_in_logs_store_or_errors": check_no_secret_leaks,
@@ -986,6 +1021,9 @@ class ConnectorConformance:
 
     def test_resumes_from_saved_cursor(self, conformance: ConformanceRun) -> None:
         self._run(check_resume_from_saved_cursor, conformance)
+
+    def test_process_read_loads_the_same(self, conformance: ConformanceRun) -> None:
+        self._run(check_process_read_loads_the_same, conformance)
 
     def test_rate_limits_and_server_errors_retried(self, conformance: ConformanceRun) -> None:
         self._run(check_retries, conformance)

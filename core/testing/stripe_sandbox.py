@@ -66,6 +66,9 @@ class StripeSandbox:
             "rate_limit": None,
             "max_retries": 3,
             "retry_backoff": 0.25,
+            # the tests read the fake's request log, its clock and the sleeps, which a reader
+            # process would keep to itself; read_in_process=True runs the streams as in production
+            "read_in_process": False,
             **(settings or {}),
         }
         self.metrics: dict[str, Any] = dict(metrics or {})

@@ -365,6 +365,49 @@ class TrustedBadRecordConnector(TinyConnector):
     stream_class = TrustedBadRecordStream
 
 
+class PlanCollectingStream(AccountsStream):
+    """Reads in a child process, yet leaves state on the connector for the next stream."""
+
+    prefetch = 1
+    read_in_process = True
+
+    def __init__(self, client: Any, page_size: int, plans: set[str]) -> None:
+        super().__init__(client, page_size)
+        self.plans = plans
+
+    def record(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.plans.add(item["plan"])
+        return super().record(item)
+
+
+class PlansStream(Stream):
+    """One row per plan the accounts stream saw: empty when that stream read in a child."""
+
+    name = "plans"
+    table = "source_accounts"
+
+    def __init__(self, plans: set[str]) -> None:
+        self.plans = plans
+
+    def read(self, cursor: Any) -> Iterator[Batch]:
+        plans = sorted(self.plans)
+        yield Batch(records=[{"source_id": f"plan:{p}", "kind": "plan", "name": p} for p in plans])
+
+
+class StatefulProcessReadConnector(TinyConnector):
+    type = "tiny_stateful_process_read"
+
+    @classmethod
+    def stream_classes(cls) -> list[builtins.type[Stream]]:
+        return [PlanCollectingStream, PlansStream]
+
+    def streams(self) -> list[Stream]:
+        settings = self.settings
+        assert isinstance(settings, TinySettings)
+        plans: set[str] = set()
+        return [PlanCollectingStream(self.client, settings.page_size, plans), PlansStream(plans)]
+
+
 VARIANTS: list[type[Connector]] = [
     TinyConnector,
     PlainSecretConnector,
@@ -378,6 +421,7 @@ VARIANTS: list[type[Connector]] = [
     BadRecordConnector,
     TrustedBadRecordConnector,
     SecretKeepingConnector,
+    StatefulProcessReadConnector,
 ]
 
 
@@ -430,6 +474,7 @@ class TestTinyConformance(ConnectorConformance):
         ("tiny_undeclared_cursor", "streams_declared", "declare cursor_field"),
         ("tiny_bad_records", "records_validate", "created_at"),
         ("tiny_trusted_bad_records", "records_validate", "trusted streams"),
+        ("tiny_stateful_process_read", "process_read_loads_the_same", "source_accounts: 9 vs 7 rows"),
     ],
 )
 def test_each_check_catches_its_fault(connector_type: str, check: str, message: str, tmp_path: Path) -> None:

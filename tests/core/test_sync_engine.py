@@ -125,3 +125,29 @@ def test_after_sync_failure_fails_the_run_but_keeps_the_data(store, toy, toy_con
     assert summary.status == "failed"
     assert "derived table rebuild failed" in (summary.error or "")
     assert count(store, "contacts") == 4
+
+
+def readers(marker) -> set[int]:
+    return {int(line.split()[1]) for line in marker.read_text().splitlines()}
+
+
+def test_a_stream_reads_in_a_child_process_unless_the_connector_says_no(
+    store, toy, toy_config, tmp_path, monkeypatch
+):
+    """``Stream.read_in_process`` moves the read to a child; ``read_in_process = false`` in the
+    connector's settings keeps it in the engine's process. Either way the same rows load."""
+    import os
+
+    loaded = {}
+    for allowed in (True, False):
+        marker = tmp_path / f"batches-{allowed}.txt"
+        monkeypatch.setenv("TOY_BATCH_MARKER", str(marker))
+        config = load_config(
+            toy_config(records=10, batch_size=3, bad_every=4, read_ahead="process", read_in_process=allowed)
+        )
+        [summary] = SyncEngine(store, config).sync(["toy"], full_refresh=True)
+        assert summary.status == "success", summary.error
+        pids = readers(marker)
+        assert (os.getpid() not in pids) if allowed else (pids == {os.getpid()})
+        loaded[allowed] = (summary.streams["contacts"].rows, summary.streams["contacts"].quarantined)
+    assert loaded[True] == loaded[False] == (8, 2)

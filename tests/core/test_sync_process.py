@@ -31,7 +31,7 @@ def cli(config: Path, store_url: str, *args: str, env: dict[str, str] | None = N
 def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().split()) >= count:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
             return
         time.sleep(0.02)
     raise AssertionError(f"{path} never reached {count} batches")
@@ -87,18 +87,40 @@ def test_killed_run_is_recorded_as_interrupted(tmp_path, toy_config, store_url):
     assert statuses == ["interrupted", "success"]
 
 
-@pytest.mark.parametrize("per_commit", [1, 3])
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+@pytest.mark.parametrize(("per_commit", "read_ahead"), [(1, "none"), (3, "none"), (1, "process")])
 def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(
-    tmp_path, toy_config, store_url, per_commit
+    tmp_path, toy_config, store_url, per_commit, read_ahead
 ):
     # per_commit 3: three batches share a transaction; the kill lands after the fourth batch
-    # was applied, so one group is committed and one is not
-    config = toy_config(records=40, batch_size=4, bad_every=7, sleep=0.15, commit_batches=per_commit)
+    # was applied, so one group is committed and one is not. read_ahead "process": the contacts
+    # are read in a child process, which must die with the killed sync (or it would hold the
+    # connector's lock and the rerun would exit 3)
+    config = toy_config(
+        records=40, batch_size=4, bad_every=7, sleep=0.15, commit_batches=per_commit, read_ahead=read_ahead
+    )
     marker = tmp_path / "batches.txt"
     victim = cli(config, store_url, "sync", "toy", env={"TOY_BATCH_MARKER": str(marker)})
     wait_for_lines(marker, 3 if per_commit == 1 else 4)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
+    readers = {int(line.split()[1]) for line in marker.read_text().splitlines()}
+    if read_ahead == "process":
+        assert victim.pid not in readers, "the contacts should be read in a child process"
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in readers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in readers), "the reader outlived the killed sync"
+    else:
+        assert readers == {victim.pid}
     partial_rows, _, _partial_cursor = snapshot(store_url)
     assert 0 < len(partial_rows) < 34, "the kill should land mid-sync"
 

@@ -142,3 +142,39 @@ def test_users_are_placed_by_same_source_membership_or_by_email(store):
     )
     placed = {e["source_id"]: e["account_key"] for e in rows(store, "usage_events")}
     assert placed == {"m": "acct_9", "k": "KEY-1", "e": "KEY-1", "x": None}
+
+
+def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(store):
+    """What the preparer readies survives pickling (the reader process sends it); on SQLite only
+    the encoded form travels, and a re-delivered event is still taken off every rollup."""
+    import pickle
+
+    from vitalsign.core.usage import prepare_usage_events
+
+    d1 = datetime(2026, 3, 2, 9, 0)
+    batch = [
+        event("e1", "u1", "acct", d1, "reports"),
+        event("e2", "u1", "acct", d1 + timedelta(hours=1), "reports"),
+        event("e3", "u2", "acct", d1 + timedelta(hours=2), "alerts"),
+        event("e3", "u2", "acct", d1 + timedelta(hours=2), "alerts"),
+        event("e4", None, "acct", d1),
+        event("e5", None, None, d1 + timedelta(days=1)),  # nobody to attribute: stays encoded
+    ]
+    assert write(store, [batch[1]]) == 1  # stored by an earlier batch
+    dialect = store.engine.dialect.name
+    crossed = pickle.loads(pickle.dumps(prepare_usage_events(dialect, [dict(r) for r in batch])))
+    if dialect == "sqlite":
+        assert len(crossed) == 0
+        assert crossed.encoded is not None
+        assert len(crossed.encoded["amp"].rows) == 5
+    with store.begin() as conn:
+        assert write_usage_events(store, conn, "usage_events", crossed) == 4
+    daily = {
+        (d["account_key"], d["day"]): (d["active_users"], d["events"]) for d in rows(store, "usage_daily")
+    }
+    assert daily == {("acct", date(2026, 3, 2)): (2, 4), ("", date(2026, 3, 3)): (0, 1)}
+    users = {(u["account_key"], u["user_id"]): u["events"] for u in rows(store, "usage_user_daily")}
+    assert users == {("acct", "u1"): 2, ("acct", "u2"): 1, ("acct", ""): 1, ("", ""): 1}
+    features = {f["feature"]: f["events"] for f in rows(store, "usage_feature_daily")}
+    assert features == {"reports": 2, "alerts": 1}
+    assert {g["source_id"] for g in rows(store, "source_accounts")} == {"acct"}

@@ -21,6 +21,7 @@ class ToySettings(ConnectorSettings):
     fail_after: int = -1  # raise after this many batches
     commit_batches: int = 1  # batches per transaction (Stream.commit_batches)
     retire_unseen: bool = False  # the last batch retires contacts the read did not list
+    read_ahead: str = "none"  # contacts read ahead: none | thread | process (Stream.read_in_process)
 
 
 class ContactStream(Stream):
@@ -31,6 +32,8 @@ class ContactStream(Stream):
     def __init__(self, settings: ToySettings) -> None:
         self.settings = settings
         self.commit_batches = settings.commit_batches
+        self.prefetch = 0 if settings.read_ahead == "none" else 1
+        self.read_in_process = settings.read_ahead == "process"
 
     def read(self, cursor: Any) -> Iterator[Batch]:
         start = int(cursor or 0)
@@ -66,7 +69,7 @@ class ContactStream(Stream):
             marker = os.environ.get("TOY_BATCH_MARKER")
             if marker:
                 with open(marker, "a") as fh:
-                    fh.write(f"{min(offset + size, n)}\n")
+                    fh.write(f"{min(offset + size, n)} {os.getpid()}\n")
 
 
 class CompanyStream(Stream):

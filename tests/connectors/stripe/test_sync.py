@@ -577,3 +577,46 @@ def test_a_full_read_that_quarantined_an_object_retires_nothing(box):
     assert any("customers: objects quarantined" in line for line in summary.log)
     [coupon] = box.rows("coupons")
     assert coupon.deleted is True  # other streams still retire
+
+
+def test_streams_read_in_a_child_process_load_what_the_thread_loads(box, tmp_path):
+    """Production reads each Stripe stream in a child process (``read_in_process``); the full
+    read, then an incremental read of events with changes and deletions, store the same rows
+    as the thread the other tests use."""
+    from vitalsign.core.models import RAW_TABLES
+    from vitalsign.core.store import Store
+
+    threaded, forked = box.store, Store(f"sqlite:///{tmp_path / 'forked.db'}")
+    forked.upgrade()
+
+    def sync_both() -> None:
+        for store, in_process in ((threaded, False), (forked, True)):
+            box.store = store
+            summary = box.sync(read_in_process=in_process)
+            assert summary.status == "success", summary.error
+
+    objs = company(box)
+    sync_both()
+    box.clock.advance(days=2)
+    box.fake.update("customer", objs["beta"]["id"], name="Beta GmbH")
+    box.fake.delete("customer", objs["acme"]["id"])
+    box.fake.delete("coupon", objs["coupon"]["id"])
+    box.clock.advance(seconds=10)
+    sync_both()
+
+    def stored(store: Store) -> dict[str, list[tuple]]:
+        with store.connect() as conn:
+            out = {}
+            for name in RAW_TABLES:
+                tbl = table(name)
+                columns = [c for c in tbl.columns if c.name != "synced_at"]
+                out[name] = sorted((tuple(r) for r in conn.execute(select(*columns))), key=repr)
+            return out
+
+    expected, got = stored(threaded), stored(forked)
+    assert expected["invoice_lines"]
+    assert [t for t in expected if expected[t] != got[t]] == []
+    box.store = threaded
+    [acme] = box.rows("source_accounts", source_id=objs["acme"]["id"])
+    assert acme.deleted is True
+    forked.dispose()
