@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_stripe.py                       # 20k customers, 20k subs, 240k invoices
     .venv/bin/python bench/bench_stripe.py --scale 0.05 --runs 1 # a quick run
+    .venv/bin/python bench/bench_stripe.py --thread              # also the read-ahead thread, side by side
 
 The fake serves a generated company from its own process (``python -m
 vitalsign.testing.fakes.stripe``) with no added latency, so the figure is the framework's own
@@ -35,11 +36,21 @@ of work (commit d881f7e, with its fake) and after, each with its own baseline si
         16,332/s (0.56). Alternated with the previous round's code at --scale 0.2, four pairs:
         ratios 0.65 / 0.64 / 0.75 / 0.65 against its 0.79 / 0.59 / 0.59 / 0.61.
 
-On a fast spell the baseline runs at 14-19k objects/s and vitalsign near 10k; on a slow one at
-about 10k and 7k. vitalsign's client costs 35-48 CPU-seconds a run against 10-23 for the
-baseline's: that, not the fake (4-7 s), holds the median under the target.
+    with the streams read in a child process (``Stream.read_in_process``; this session's
+        machine ran faster and quiet, load 1.3 at the end), ``--thread``, each round:
+        baseline, child process, thread: vitalsign 20,781 objects/s median (streams;
+        20,781 / 21,122 / 19,515), 12,507/s for the whole sync with identity, timeline and
+        derived tables; baseline 22,031/s, ratio 0.94 (streams); the same code reading in the
+        thread (``read_in_process = false``) 12,003/s (13,177 / 12,003 / 11,333), so the child
+        process is 1.73x the thread side by side. Client CPU (engine + readers) is about the
+        same either way, 28-32 s a run: the reader's Python now runs on the other core than
+        the SQLite writes instead of sharing one with them.
 
-Where vitalsign's streams still spend their time (cProfile, no read-ahead, 14k invoices): the
+Before the reader process, on a fast spell the baseline ran at 14-19k objects/s and vitalsign
+near 10k; on a slow one at about 10k and 7k: the client's 35-48 CPU-seconds a run shared one
+core's worth of GIL between reading and writing.
+
+Where vitalsign's streams spent their time (cProfile, no read-ahead, 14k invoices): the
 HTTP exchange through stripe's requestor and httpx, including waiting for the fake, 31 %; SQLite
 inserts into the indexed tables and commits 21 % (plus 11 % preparing their rows); the mapping
 18 %; orjson 11 %; retiring children the source no longer lists 7 %. The revenue timeline
@@ -201,11 +212,17 @@ def baseline_run(base_url: str, workdir: Path, run: int) -> dict[str, float]:
     return {"objects": objects, "seconds": seconds, "objects_per_s": objects / seconds, "cpu_s": cpu}
 
 
-def one_run(base_url: str, workdir: Path, run: int) -> dict[str, float]:
-    store = Store(f"sqlite:///{workdir / f'bench-{run}.db'}")
+def one_run(base_url: str, workdir: Path, run: int, *, in_process: bool = True) -> dict[str, float]:
+    store = Store(f"sqlite:///{workdir / f'bench-{run}-{in_process}.db'}")
     store.upgrade()
     settings = StripeSettings.model_validate(
-        {"api_key": KEY, "base_url": base_url, "rate_limit": None, "account_key": "metadata.account_id"}
+        {
+            "api_key": KEY,
+            "base_url": base_url,
+            "rate_limit": None,
+            "account_key": "metadata.account_id",
+            "read_in_process": in_process,
+        }
     )
     connector = StripeConnector("stripe", settings)
     engine = SyncEngine(store, Config(path=None, store_url=store.display_url))
@@ -246,13 +263,21 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=240_000)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the three sizes")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--thread",
+        action="store_true",
+        help="also run each round with read_in_process = false (the read-ahead thread), side by side",
+    )
     args = parser.parse_args()
+    modes = [True, False] if args.thread else [True]
     sizes = [max(1, int(n * args.scale)) for n in (args.customers, args.subscriptions, args.invoices)]
     print(machine())
     print(f"fake Stripe on loopback (own process): {sizes[0]} customers, {sizes[1]} subscriptions, "
           f"{sizes[2]} invoices; {args.runs} run(s), fresh SQLite store each")  # fmt: skip
     proc, url = start_fake(*sizes)
-    results, baselines = [], []
+    results: list[dict[str, float]] = []
+    threaded: list[dict[str, float]] = []
+    baselines: list[dict[str, float]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for run in range(args.runs):
@@ -265,19 +290,22 @@ def main() -> None:
                     f"{b['objects_per_s']:,.0f} objects/s; client CPU {b['cpu_s']:.1f} s, "
                     f"fake CPU {b['fake_cpu_s']:.1f} s"
                 )
-                fake_cpu = process_cpu(proc.pid)
-                r = one_run(url, Path(tmp), run)
-                r["fake_cpu_s"] = process_cpu(proc.pid) - fake_cpu
-                results.append(r)
-                print(
-                    f"run {run + 1} vitalsign: {r['objects']:.0f} objects "
-                    f"({r['lines']:.0f} lines, {r['items']:.0f} items) "
-                    f"in {r['streams_s']:.1f} s of streams = {r['objects_per_s']:,.0f} objects/s; "
-                    f"whole sync incl. identity + timeline {r['total_s']:.1f} s = "
-                    f"{r['objects_per_s_total']:,.0f} objects/s; timeline alone {r['timeline_s']:.1f} s "
-                    f"({r['intervals']:.0f} intervals); client CPU {r['cpu_s']:.1f} s = "
-                    f"{r['objects_per_cpu_s']:,.0f} objects per CPU-second; fake CPU {r['fake_cpu_s']:.1f} s"
-                )
+                for in_process in modes:
+                    fake_cpu = process_cpu(proc.pid)
+                    r = one_run(url, Path(tmp), run, in_process=in_process)
+                    r["fake_cpu_s"] = process_cpu(proc.pid) - fake_cpu
+                    (results if in_process else threaded).append(r)
+                    label = "vitalsign" if in_process else "vitalsign (thread)"
+                    print(
+                        f"run {run + 1} {label}: {r['objects']:.0f} objects "
+                        f"({r['lines']:.0f} lines, {r['items']:.0f} items) "
+                        f"in {r['streams_s']:.1f} s of streams = {r['objects_per_s']:,.0f} objects/s; "
+                        f"whole sync incl. identity + timeline {r['total_s']:.1f} s = "
+                        f"{r['objects_per_s_total']:,.0f} objects/s; timeline alone {r['timeline_s']:.1f} s "
+                        f"({r['intervals']:.0f} intervals); client CPU {r['cpu_s']:.1f} s = "
+                        f"{r['objects_per_cpu_s']:,.0f} objects per CPU-second; "
+                        f"fake CPU {r['fake_cpu_s']:.1f} s"
+                    )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -294,6 +322,12 @@ def main() -> None:
         f"baseline median: {median_base:,.0f} objects/s; vitalsign/baseline = "
         f"{median / median_base:.2f} (streams), {median_total / median_base:.2f} (whole sync)"
     )
+    if threaded:
+        median_thread = statistics.median(r["objects_per_s"] for r in threaded)
+        print(
+            f"read-ahead thread (read_in_process = false) median: {median_thread:,.0f} objects/s "
+            f"(streams); child process / thread = {median / median_thread:.2f}"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"load average at the end: {load:.1f} on {os.cpu_count()} cores (other work slows wall-clock figures)"
