@@ -10,7 +10,9 @@ about 0.5 % re-delivered in a later file. Then it loads them, each loader in its
 - ``vitalsign``: the real Amplitude connector through the sync engine (decompress, parse, map,
   dedup, upsert, daily rollups, group rows, cursor per batch, a transaction per 30 s or 200
   batches);
-- ``vitalsign-noprefetch``: the same without the read-ahead thread (what the overlap buys);
+- ``vitalsign-thread``: the same with ``read_in_process = false``: the connector reads in the
+  engine's read-ahead thread instead of a child process;
+- ``vitalsign-noprefetch``: the same without any read-ahead (what the overlap buys);
 - ``baseline``: the simplest loader: gzip + orjson + sqlite3 ``executemany`` of
   ``INSERT OR IGNORE`` into a table with a unique dedup key, no rollup;
 - ``naive``: SQLModel ``session.add`` per event (after a ``session.get`` for dedup), on a
@@ -76,6 +78,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -196,7 +199,7 @@ def _event(rng: random.Random, upload_hour: datetime, account: int, user: str) -
 # ---------------------------------------------------------------- loaders (child processes)
 
 
-def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
+def load_vitalsign(folder: Path, db: Path, prefetch: bool, in_process: bool = True) -> dict[str, float]:
     from vitalsign.connectors.files.events import EventStream
     from vitalsign.core.config import load_config
     from vitalsign.core.registry import connector_types
@@ -219,6 +222,7 @@ def load_vitalsign(folder: Path, db: Path, prefetch: bool) -> dict[str, float]:
     config_path.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n\n[connectors.amplitude]\npath = "{folder}/*.json.gz"\n'
         'account_key = "groups.company"\nproperties = ["feature"]\n'
+        + ("" if in_process else "read_in_process = false\n")
         + (
             f"batch_size = {os.environ['VITALSIGN_BENCH_BATCH']}\n"
             if os.environ.get("VITALSIGN_BENCH_BATCH")
@@ -273,16 +277,20 @@ def load_read_only(folder: Path) -> dict[str, float]:
 
 
 def load_write_only(folder: Path, db: Path) -> dict[str, float]:
-    """The write path alone: every batch read and readied first (untimed; its encoded payload is
-    kept, its row dicts dropped), then only the writer's transactions are timed, 200 batches a
-    commit as the stream does: the most one SQLite writer does here, whatever feeds it. Holds
-    the whole export encoded in memory (~130 MB per 1M events): run it at 1M."""
+    """The write path alone: every batch read and readied first as a reader process readies it
+    (untimed; what would cross the pipe is kept, its row dicts dropped), then only the writer's
+    transactions are timed, 200 batches a commit as the stream does: the most one SQLite writer
+    does here, whatever feeds it. Holds the whole export encoded in memory (~400 MB per 1M
+    events): run it at 1M."""
     from vitalsign.connectors.amplitude.settings import AmplitudeSettings
     from vitalsign.connectors.amplitude.streams import events_stream
     from vitalsign.connectors.files.reader import FileSource
+    from vitalsign.core import reader_process
     from vitalsign.core.store import Store
     from vitalsign.core.sync import ready_batch
     from vitalsign.core.usage import PreparedEvents, write_usage_events
+
+    reader_process._in_reader = True  # ready the batches as a reader process does
 
     settings = AmplitudeSettings(path=f"{folder}/*.json.gz", properties=["feature"])
     stream = events_stream(FileSource(settings.path, None, "path"), settings)
@@ -294,6 +302,7 @@ def load_write_only(folder: Path, db: Path) -> dict[str, float]:
         assert isinstance(rows, PreparedEvents)
         assert rows.encoded is not None
         batches.append(pickle.loads(pickle.dumps(rows)))  # what crosses from the reader process
+    reader_process._in_reader = False
     started = time.perf_counter()
     for start in range(0, len(batches), 200):
         with store.begin() as conn:
@@ -366,10 +375,76 @@ def load_naive(folder: Path, db: Path, sample: int) -> dict[str, float]:
     return {"seconds": seconds, "stored": loaded, "sample": loaded}
 
 
+class TreeMemory:
+    """Peak memory of this loader's process tree, sampled every 0.1 s from /proc (Linux): the
+    loader and the reader processes it forks. ``rss`` adds each process's resident set (pages
+    a fork shares are counted in each: an upper bound); ``pss`` shares those pages out between
+    the processes that map them: the tree's real footprint. Without /proc both stay 0."""
+
+    def __init__(self) -> None:
+        self.rss = self.pss = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            rss = pss = 0.0
+            for pid in [os.getpid(), *_children(os.getpid())]:
+                sizes = _rollup(pid)
+                rss, pss = rss + sizes.get("Rss", 0.0), pss + sizes.get("Pss", 0.0)
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def _rollup(pid: int) -> dict[str, float]:
+    """MB by field of /proc/PID/smaps_rollup."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return {}
+    sizes = {}
+    for line in text.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            sizes[name] = int(value.split()[0]) / 1024
+    return sizes
+
+
 def child(args: argparse.Namespace) -> None:
     folder, db = Path(args.data), Path(args.db)
+    with TreeMemory() as memory:
+        result = _load(args, folder, db)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["reader_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["tree_rss_mb"], result["tree_pss_mb"] = memory.rss, memory.pss
+    print(json.dumps(result))
+
+
+def _load(args: argparse.Namespace, folder: Path, db: Path) -> dict[str, float]:
     if args.child == "vitalsign":
         result = load_vitalsign(folder, db, prefetch=True)
+    elif args.child == "vitalsign-thread":
+        result = load_vitalsign(folder, db, prefetch=True, in_process=False)
     elif args.child == "vitalsign-noprefetch":
         result = load_vitalsign(folder, db, prefetch=False)
     elif args.child == "baseline":
@@ -382,8 +457,7 @@ def child(args: argparse.Namespace) -> None:
         result = load_write_only(folder, db)
     else:
         result = load_naive(folder, db, args.naive_sample)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
+    return result
 
 
 def run_child(name: str, folder: Path, work: Path, naive_sample: int) -> dict[str, float]:
@@ -460,7 +534,8 @@ def main() -> None:
             eps = r["stored"] / r["seconds"] if name in SAMPLED else args.events / r["seconds"]
             print(
                 f"  {name:22s} {r['seconds']:8.2f} s  {eps:>10,.0f} events/s  "
-                f"peak RSS {r['peak_rss_mb']:6.0f} MB  stored {r['stored']:,}"
+                f"peak RSS {r['peak_rss_mb']:6.0f} MB (reader {r['reader_rss_mb']:.0f}, tree: RSS sum "
+                f"{r['tree_rss_mb']:.0f}, PSS {r['tree_pss_mb']:.0f})  stored {r['stored']:,}"
                 + (f"  rolled up {r['rolled_up']:,}" if "rolled_up" in r else "")
                 + (f"  (stream {r['stream_seconds']:.2f} s)" if "stream_seconds" in r else "")
             )
@@ -473,13 +548,26 @@ def main() -> None:
         print(f"\nsummary ({args.events:,} events, median of {args.repeat}):")
         for name, rate in rates.items():
             rss = max(r["peak_rss_mb"] for r in results[name])
+            tree = max(r["tree_pss_mb"] for r in results[name])
+            tree_rss = max(r["tree_rss_mb"] for r in results[name])
             extra = ""
             if name == "naive":
                 sample = results[name][0]["sample"]
                 extra = f"  (sample of {sample:,}, extrapolated: {args.events / rate:,.0f} s)"
-            print(f"  {name:22s} {rate:>10,.0f} events/s  peak RSS {rss:5.0f} MB{extra}")
+            print(
+                f"  {name:22s} {rate:>10,.0f} events/s  peak RSS {rss:5.0f} MB, process tree "
+                f"{tree_rss:5.0f} MB RSS summed / {tree:5.0f} MB PSS{extra}"
+            )
         if "vitalsign" in rates:
-            others = ("baseline", "vitalsign-noprefetch", "naive", "read-only", "write-only", "parse-only")
+            others = (
+                "baseline",
+                "vitalsign-thread",
+                "vitalsign-noprefetch",
+                "naive",
+                "read-only",
+                "write-only",
+                "parse-only",
+            )
             for other in others:
                 if other in rates:
                     print(f"  vitalsign / {other}: {rates['vitalsign'] / rates[other]:.2f}x")

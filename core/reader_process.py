@@ -52,6 +52,15 @@ log = logging.getLogger("vitalsign.sync")
 _PR_SET_PDEATHSIG = 1
 
 
+_in_reader = False
+
+
+def in_reader_process() -> bool:
+    """Whether this process is a reader the engine forked (code that readies batches may
+    encode them differently for the trip through the pipe)."""
+    return _in_reader
+
+
 def process_available() -> bool:
     """Whether the read-ahead can run in a forked child here."""
     return "fork" in multiprocessing.get_all_start_methods()
@@ -134,7 +143,9 @@ def _handle_log(record: logging.LogRecord) -> None:
 
 def _child(batches: Iterator[Any], sender: Connection, depth: int, parent: int) -> None:
     """The reader: batches in order, then ``done``, or the exception that stopped it."""
+    global _in_reader
     code = 0
+    _in_reader = True
     try:
         _die_with_parent(parent)
         outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)

@@ -2,9 +2,10 @@
 transaction, so usage metrics read the rollups and never scan raw events.
 
 Before the transaction, :func:`prepare_usage_events` (the engine runs it in the reader: the
-read-ahead thread, or the child process of a stream that reads in one) normalises times to naive UTC, finds the events that need an
-account from the store and, on SQLite when none does, encodes the batch; the transaction then
-spends its time in the database. Per batch (one transaction, with the stream's cursor):
+read-ahead thread, or the child process of a stream that reads in one) normalises times to naive
+UTC, finds the events that need an account from the store and, on SQLite when none does, encodes
+the batch; the transaction then spends its time in the database. Per batch (one transaction,
+with the stream's cursor):
 
 1. duplicates inside the batch are dropped (first wins);
 2. events without an account are attributed from the store when it knows their user: a contact
@@ -26,23 +27,25 @@ count as an active user. A ``feature`` property, when the connector keeps one, f
 ``usage_feature_daily``.
 
 On SQLite the batch goes through the raw DBAPI cursor of the engine's connection (same
-transaction). The preparer has already encoded it (:class:`EncodedEvents`): the rows as tuples in
-dedup key order, and the batch's rollup counts with, per row, the rollup entries it adds to. The
-transaction then runs one ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``; when fewer rows
-went in than were sent, one query finds the batch's keys stored before it (the re-delivered
-events) and their counts are taken off; then the counts are upserted. The per-row work in Python
-is all in the preparer, which the engine runs in its reader (a child process for the usage
-streams: ``Stream.read_in_process``), so the writer's process spends its time in SQLite.
-Other databases use one ``INSERT .. ON CONFLICT DO NOTHING .. RETURNING`` per batch and roll up
-in Python.
+transaction) as a handful of statements: the insert, then the rollups computed in SQL from the
+rows above the table's previous largest rowid (exactly this batch's new events: the
+per-connector sync lock makes the batch the only writer of its source). The insert depends on
+where the batch was readied (:class:`EncodedEvents`): in the engine's own process it is one
+``INSERT .. SELECT .. FROM json_each(?)`` with the whole batch as one orjson-encoded parameter,
+a single call into SQLite that runs without the GIL while the read-ahead thread parses the next
+batch (``executemany`` would re-take the GIL for every row and stall on that thread); from a
+reader process (``Stream.read_in_process``), where nothing else needs the GIL, it is an
+``executemany`` of ready tuples, which SQLite inserts faster than it parses JSON. Either way the
+Python work per event happens in the reader and the rollups run in SQLite, so the writer's
+process spends its time in the database. Other databases use one
+``INSERT .. ON CONFLICT DO NOTHING .. RETURNING`` per batch and roll up in Python.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
@@ -50,6 +53,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, case, func, select, tuple_
 
+from .reader_process import in_reader_process
 from .store import Store, dialect_insert, table
 from .writers import register_writer
 
@@ -96,163 +100,77 @@ def _with_rows(rows: list[dict[str, Any]], unattributed: list[dict[str, Any]]) -
 
 @dataclass
 class EncodedEvents:
-    """One source's events of a batch as the SQLite writer sends them.
+    """One source's events of a batch, in dedup key order: consecutive inserts then land on the
+    same pages of the key index instead of random ones (the writer alone, 1M events,
+    alternated: 13.2 s sorted against 16.2 s unsorted). The sort is stable, so of two events
+    with one key the first in the batch is still the one kept (``ON CONFLICT DO NOTHING``).
 
-    ``rows`` are ``(source, source_id, synced_at, occurred_at, event, user_id, account_key,
-    properties)`` tuples, the parameters of the insert,
-    one per dedup key (the first event of a key in the batch wins), in key order: consecutive
-    inserts then land on the same pages of the key index instead of random ones (the writer
-    alone, 1M events, alternated: 13.2 s sorted against 16.2 s unsorted). ``user_days`` are the
-    batch's ``(account, day, user)`` rollup keys with their event counts, ``feature_days`` the
-    ``(account, day, feature)`` ones; ``user_day_of[i]`` and ``feature_day_of[i]`` say which
-    entries row ``i`` counts in (``-1``: none), so the writer can take off the rows it did not
-    insert without looking at the others."""
+    Readied in the engine's process, ``payload`` is the batch as one JSON array of arrays
+    (SQLite finds a value by position faster than by key) for ``json_each``; readied in a reader
+    process, ``rows`` are the insert's parameters, ``(source_id, occurred_at, event, user_id,
+    account_key, properties)`` with times and properties as the text SQLite stores."""
 
     synced_at: str
-    rows: list[tuple[Any, ...]]
-    keys: bytes
-    """The rows' dedup keys as one JSON array (the writer's duplicate lookup reads it in SQL)."""
-    user_days: list[tuple[str, str, str]]
-    user_day_events: list[int]
-    user_day_of: array[int]
-    feature_days: list[tuple[str, str, str]]
-    feature_day_events: list[int]
-    feature_day_of: array[int]
+    payload: bytes | None = None
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 _DEDUP_KEY = itemgetter("source_id")
+_ENCODED = itemgetter("source_id", "occurred_at", "event", "user_id", "account_key", "properties")
 
 
 def prepare_usage_events(dialect: str, rows: list[dict[str, Any]]) -> PreparedEvents:
     """The per-event work that needs no database; the engine runs it in the reader."""
     prepared = PreparedEvents(rows)
-    prepared.unattributed, prepared.encoded = [], None
-    if dialect == "sqlite":
-        sources = {row["source"] for row in rows}
-        encoded = {source: _encode(source, rows, prepared.unattributed) for source in sorted(sources)}
-        if not prepared.unattributed:  # else encoded once the store attributed them
-            prepared.encoded = encoded
-        return prepared
+    prepared.unattributed = []
     for row in rows:
         when = row["occurred_at"]
         if when.tzinfo is not None:
             row["occurred_at"] = when.astimezone(UTC).replace(tzinfo=None)
-        if _needs_account(row):
+        if not row.get("account_key") and (row.get("user_id") or row.get("email")):
             prepared.unattributed.append(row)
+    prepared.encoded = None
+    if dialect == "sqlite" and not prepared.unattributed:
+        prepared.encoded = _encode_by_source(rows)
     return prepared
 
 
-def _needs_account(row: dict[str, Any]) -> bool:
-    return not row.get("account_key") and bool(row.get("user_id") or row.get("email"))
-
-
 def _encode_by_source(rows: list[dict[str, Any]]) -> dict[str, EncodedEvents]:
-    return {source: _encode(source, rows) for source in sorted({row["source"] for row in rows})}
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_source.setdefault(row["source"], []).append(row)
+    return {source: _encode(batch) for source, batch in by_source.items()}
 
 
-def _encode(
-    source: str, batch: list[dict[str, Any]], unattributed: list[dict[str, Any]] | None = None
-) -> EncodedEvents:
-    """One pass over ``source``'s events of the batch in key order (a stable sort, so the first
-    event of a key is the one kept and its repeats, now adjacent, are skipped). Times are
-    normalised to naive UTC on the way, and events the store must attribute are collected in
-    ``unattributed``. Repeated values (event names, users, accounts, days, properties) are made
-    one object each, so pickle sends a repeat as a reference: the batch crosses from the reader
-    process in about half the bytes and time."""
-    rows = (
-        batch
-        if all(row["source"] == source for row in batch)
-        else [r for r in batch if r["source"] == source]
-    )
-    rows = sorted(rows, key=_DEDUP_KEY)
-    synced = rows[0].get("synced_at") or datetime.now(UTC)
-    synced_at = _utc_naive(synced).isoformat(" ", "microseconds")
+def _encode(rows: list[dict[str, Any]]) -> EncodedEvents:
+    ordered = sorted(rows, key=_DEDUP_KEY)
+    synced = _utc_naive(rows[0].get("synced_at") or datetime.now(UTC)).isoformat(" ", "microseconds")
+    if not in_reader_process():
+        return EncodedEvents(synced, payload=orjson.dumps([_ENCODED(r) for r in ordered], default=str))
     dumps = orjson.dumps
-    shared: dict[Any, Any] = {}
-    share = shared.setdefault
-    texts: dict[str, str] = {}
-    tuples: list[tuple[Any, ...]] = []
-    append = tuples.append
-    user_days: dict[tuple[str, str, str], int] = {}
-    feature_days: dict[tuple[str, str, str], int] = {}
-    user_counts: list[int] = []
-    feature_counts: list[int] = []
-    user_of, feature_of = array("l"), array("l")
-    user_at, feature_at = user_of.append, feature_of.append
-    previous = None
-    for r in rows:
-        key = r["source_id"]
-        if key == previous:
-            continue
-        previous = key
-        when: datetime = r["occurred_at"]
-        if when.tzinfo is not None:
-            when = r["occurred_at"] = when.astimezone(UTC).replace(tzinfo=None)
-        stamp = when.isoformat(" ", "microseconds")
-        day = share(stamp[:10], stamp[:10])
-        user, account, props = r.get("user_id"), r.get("account_key"), r.get("properties")
-        if not account and unattributed is not None and _needs_account(r):
-            unattributed.append(r)
-        feature = None
-        if props is None:
-            text = None
-        else:
-            feature = props.get("feature")
-            if type(feature) is str and len(props) == 1:  # the usual {"feature": ...}: encoded once
-                text = texts.get(feature)
-                if text is None:
-                    text = texts[feature] = dumps(props).decode()
-            else:
+    texts: dict[Any, str] = {}  # the usual {"feature": ...} encoded once per feature
+    tuples = []
+    for r in ordered:
+        props = r.get("properties")
+        text = None
+        if props:
+            feature = props.get("feature") if len(props) == 1 else None
+            text = texts.get(feature) if type(feature) is str else None
+            if text is None:
                 text = dumps(props, default=str).decode()
-                text = share(text, text)
-                feature = _feature_text(feature)
-        if user is not None:
-            user = share(user, user)
-        if account is not None:
-            account = share(account, account)
-        event = r["event"]
-        append((source, key, synced_at, stamp, share(event, event), user, account, text))
-        group = (account or UNATTRIBUTED, day, user or ANONYMOUS)
-        i = user_days.get(group)
-        if i is None:
-            i = user_days[group] = len(user_counts)
-            user_counts.append(1)
-        else:
-            user_counts[i] += 1
-        user_at(i)
-        if feature:
-            group = (account or UNATTRIBUTED, day, feature)
-            j = feature_days.get(group)
-            if j is None:
-                j = feature_days[group] = len(feature_counts)
-                feature_counts.append(1)
-            else:
-                feature_counts[j] += 1
-            feature_at(j)
-        else:
-            feature_at(-1)
-    return EncodedEvents(
-        synced_at=synced_at,
-        rows=tuples,
-        keys=dumps([t[1] for t in tuples]),
-        user_days=list(user_days),
-        user_day_events=user_counts,
-        user_day_of=user_of,
-        feature_days=list(feature_days),
-        feature_day_events=feature_counts,
-        feature_day_of=feature_of,
-    )
-
-
-def _feature_text(value: Any) -> str | None:
-    """A feature property as the rollup's text (numbers as SQLite would cast them)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value).decode()
+                if type(feature) is str:
+                    texts[feature] = text
+        tuples.append(
+            (
+                r["source_id"],
+                r["occurred_at"].isoformat(" ", "microseconds"),
+                r["event"],
+                r.get("user_id"),
+                r.get("account_key"),
+                text,
+            )
+        )
+    return EncodedEvents(synced, rows=tuples)
 
 
 @register_writer("usage_events", prepare=prepare_usage_events)
@@ -265,8 +183,7 @@ def write_usage_events(store: Store, conn: Connection, table_name: str, rows: li
     if rows.unattributed:
         attribute_from_store(conn, rows.unattributed)
     if conn.dialect.name == "sqlite":
-        encoded = rows.encoded if rows.encoded is not None else _encode_by_source(rows)
-        return sum(_write_sqlite(conn, source, events) for source, events in encoded.items())
+        return _write_sqlite(conn, rows.encoded if rows.encoded is not None else _encode_by_source(rows))
     if not rows:
         return 0
     new = _insert_returning(conn, unique_events(rows))
@@ -288,84 +205,119 @@ def _utc_naive(value: datetime) -> datetime:
     return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-_INSERT = """
+# SQLite: the batch goes in as ONE JSON array parameter and every statement below is one call
+# into SQLite, which runs without the GIL; with executemany each row would re-take the GIL,
+# and a reader thread parsing the next batch would make every row wait for it.
+_EVENTS_FROM_JSON = """
 INSERT INTO usage_events (source, source_id, deleted, synced_at, occurred_at, event, user_id,
                           account_key, properties)
-VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)
+SELECT :source, j.value ->> 0, 0, :synced_at,
+       substr(replace(j.value ->> 1, 'T', ' ') || '.000000', 1, 26),
+       j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
+FROM json_each(:rows) AS j WHERE true
 ON CONFLICT (source, source_id) DO NOTHING
 """
+# occurred_at: orjson writes naive datetimes as ISO text with a "T" and drops ".000000"; the
+# SQL turns that into SQLAlchemy's SQLite format "YYYY-MM-DD HH:MM:SS.ffffff".
 
-_STORED_BEFORE = """
-SELECT j.key FROM json_each(:keys) AS j
-WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e
-                  WHERE e.source = :source AND e.source_id = j.value AND e.rowid > :before)
+_EVENTS_FROM_TUPLES = """
+INSERT INTO usage_events (source, source_id, deleted, synced_at, occurred_at, event, user_id,
+                          account_key, properties)
+VALUES ({source}, ?1, 0, {synced_at}, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (source, source_id) DO NOTHING
 """
-# The positions of the batch's keys that this batch did not insert: stored by an earlier one.
-# The key index holds the rowid, so each probe is one index lookup on pages the insert touched.
+# The batch's constants are SQL literals (_quoted), so executemany binds only what varies.
+
+_NEW = "FROM usage_events WHERE rowid > :before AND +source = :source"
+# "+source": no index on source for these, or SQLite walks the whole (source, source_id) index
+# instead of the rowid range of the batch.
+
+_BATCH_DAYS = f"""
+INSERT INTO temp.usage_batch_days (account_key, day, user_id, feature, events)
+SELECT coalesce(account_key, ''), substr(occurred_at, 1, 10), coalesce(user_id, ''),
+       CASE WHEN properties IS NOT NULL THEN CAST(properties ->> 'feature' AS TEXT) END, count(*)
+{_NEW} GROUP BY 1, 2, 3, 4
+"""
+# One pass over the batch's new events (JSON properties parsed once) into a small temporary
+# table of (account, day, user, feature) counts; the three rollups are derived from it.
 
 _USER_DAYS = """
-INSERT INTO usage_user_daily (source, account_key, day, user_id, events) VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO usage_user_daily (source, account_key, day, user_id, events)
+SELECT :source, account_key, day, user_id, sum(events) FROM temp.usage_batch_days WHERE true
+GROUP BY account_key, day, user_id
 ON CONFLICT (source, account_key, day, user_id) DO UPDATE SET events = events + excluded.events
 """
 
 _FEATURE_DAYS = """
-INSERT INTO usage_feature_daily (source, account_key, day, feature, events) VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO usage_feature_daily (source, account_key, day, feature, events)
+SELECT :source, account_key, day, feature, sum(events) FROM temp.usage_batch_days
+WHERE feature IS NOT NULL AND feature != ''
+GROUP BY account_key, day, feature
 ON CONFLICT (source, account_key, day, feature) DO UPDATE SET events = events + excluded.events
 """
 
 _DAILY = """
 INSERT INTO usage_daily (source, account_key, day, active_users, events)
-SELECT source, account_key, day, sum(user_id != ''), sum(events) FROM usage_user_daily
-WHERE source = ?1 AND account_key = ?2 AND day = ?3
-GROUP BY source, account_key, day
+SELECT u.source, u.account_key, u.day, sum(u.user_id != ''), sum(u.events)
+FROM (SELECT DISTINCT account_key, day FROM temp.usage_batch_days) AS t
+CROSS JOIN usage_user_daily AS u
+WHERE u.source = :source AND u.account_key = t.account_key AND u.day = t.day
+GROUP BY u.source, u.account_key, u.day
 ON CONFLICT (source, account_key, day)
 DO UPDATE SET active_users = excluded.active_users, events = excluded.events
 """
-# usage_daily is recomputed from usage_user_daily for each touched (account, day): one index
-# range each, however long the history.
+# CROSS JOIN keeps the touched (account, day) keys as the outer loop: one index range of
+# usage_user_daily each, however long the history.
 
 _GROUPS = """
 INSERT INTO source_accounts (source, source_id, deleted, synced_at, kind, account_key)
-VALUES (?1, ?2, 0, ?3, 'group', ?2)
+SELECT DISTINCT :source, account_key, 0, :synced_at, 'group', account_key
+FROM temp.usage_batch_days WHERE account_key != ''
 ON CONFLICT (source, source_id) DO NOTHING
 """
 
+_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS usage_batch_days (
+    account_key TEXT, day TEXT, user_id TEXT, feature TEXT, events INTEGER
+)
+"""
 
-def _write_sqlite(conn: Connection, source: str, events: EncodedEvents) -> int:
-    """Insert one source's encoded events, then roll up the ones that went in: all of them but
-    the keys an earlier batch stored (the per-connector sync lock makes this batch the only
-    writer of its source, so the rows above the previous largest rowid are exactly its own)."""
+
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _write_sqlite(conn: Connection, encoded: dict[str, EncodedEvents]) -> int:
+    """Insert, then roll up and register groups from the rows above the previous largest rowid:
+    exactly this batch's new events (the sync lock makes it the only writer of its source)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     cur = dbapi.cursor()
+    inserted = 0
     try:
         if cur.execute("PRAGMA cache_size").fetchone()[0] != -SQLITE_CACHE_KIB:
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # resizing costs ms: once
-        before = cur.execute("SELECT coalesce(max(rowid), 0) FROM usage_events").fetchone()[0]
-        synced_at = events.synced_at
-        cur.executemany(_INSERT, events.rows)
-        inserted = cur.rowcount
-        if inserted <= 0:
-            return 0
-        users, features = events.user_day_events, events.feature_day_events
-        if inserted < len(events.rows):
-            users, features = list(users), list(features)
-            found = cur.execute(_STORED_BEFORE, {"keys": events.keys, "source": source, "before": before})
-            for (position,) in found.fetchall():
-                users[events.user_day_of[position]] -= 1
-                feature = events.feature_day_of[position]
-                if feature >= 0:
-                    features[feature] -= 1
-        user_days = [(source, *key, n) for key, n in zip(events.user_days, users, strict=True) if n]
-        cur.executemany(_USER_DAYS, user_days)
-        cur.executemany(
-            _FEATURE_DAYS,
-            [(source, *key, n) for key, n in zip(events.feature_days, features, strict=True) if n],
-        )
-        touched = sorted({(account, day) for _, account, day, _, _ in user_days})
-        cur.executemany(_DAILY, [(source, account, day) for account, day in touched])
-        accounts = sorted({account for account, _ in touched if account != UNATTRIBUTED})
-        cur.executemany(_GROUPS, [(source, account, synced_at) for account in accounts])
+        for source, events in encoded.items():
+            params = {"source": source, "synced_at": events.synced_at}
+            params["before"] = cur.execute("SELECT coalesce(max(rowid), 0) FROM usage_events").fetchone()[0]
+            if events.payload is not None:
+                cur.execute(_EVENTS_FROM_JSON, {**params, "rows": events.payload})
+            else:
+                insert = _EVENTS_FROM_TUPLES.format(
+                    source=_quoted(source), synced_at=_quoted(events.synced_at)
+                )
+                cur.executemany(insert, events.rows)
+            if cur.rowcount <= 0:
+                continue
+            inserted += cur.rowcount
+            cur.execute(_TEMP)
+            cur.execute("DELETE FROM temp.usage_batch_days")
+            cur.execute(_BATCH_DAYS, params)
+            cur.execute(_USER_DAYS, params)
+            cur.execute(_FEATURE_DAYS, params)
+            cur.execute(_DAILY, params)
+            cur.execute(_GROUPS, params)
     finally:
         cur.close()
     return inserted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import pytest
 from vitalsign.core.usage import write_usage_events
 from vitalsign.testing.usage import rows
 
@@ -144,12 +145,17 @@ def test_users_are_placed_by_same_source_membership_or_by_email(store):
     assert placed == {"m": "acct_9", "k": "KEY-1", "e": "KEY-1", "x": None}
 
 
-def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(store):
+@pytest.mark.parametrize("in_reader", [True, False], ids=["reader-process", "engine-process"])
+def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(store, monkeypatch, in_reader):
     """What the preparer readies survives pickling (the reader process sends it); on SQLite only
-    the encoded form travels, and a re-delivered event is still taken off every rollup."""
+    the encoded form travels (tuples for executemany from a reader process, one JSON payload
+    for json_each in the engine's own), and a re-delivered event still counts once."""
     import pickle
 
+    from vitalsign.core import reader_process
     from vitalsign.core.usage import prepare_usage_events
+
+    monkeypatch.setattr(reader_process, "_in_reader", in_reader)
 
     d1 = datetime(2026, 3, 2, 9, 0)
     batch = [
@@ -166,7 +172,8 @@ def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(st
     if dialect == "sqlite":
         assert len(crossed) == 0
         assert crossed.encoded is not None
-        assert len(crossed.encoded["amp"].rows) == 5
+        encoded = crossed.encoded["amp"]
+        assert (len(encoded.rows), encoded.payload is None) == ((6, True) if in_reader else (0, False))
     with store.begin() as conn:
         assert write_usage_events(store, conn, "usage_events", crossed) == 4
     daily = {
