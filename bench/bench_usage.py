@@ -29,33 +29,41 @@ to keep or reuse them).
 
 Loaders run round-robin (``--repeat``), so a slow spell of a shared machine lands on each alike.
 
-Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1), machine otherwise quiet (load 1.0-1.4):
+Peak memory is that of the loader's process tree, the reader process included: the RSS of each
+process summed (an upper bound: the pages the fork shares are counted in both) and the PSS
+summed (those pages shared out: the tree's real footprint), sampled every 0.1 s from /proc.
 
-- 1M events, median of 3 round-robin: vitalsign 48,311 events/s (40,308 / 48,311 / 51,628),
-  peak RSS 267 MB; baseline 54,125/s (0.89x); write-only 61,752/s (0.78x). An earlier
-  sequential set: vitalsign 54,909/s, baseline 66,057/s (0.83x), write-only 71,325/s.
-- Against a naive SQLModel ``session.add`` loader (20k-event sample, extrapolated), one run
-  each: vitalsign 57,141 events/s, naive 1,385/s (41.3x).
-- 5M events, one run: vitalsign 39,013 events/s, peak RSS 275 MB; baseline 56,830/s (0.69x).
-- Against the previous code (0db5061), alternated in one session: 1M median 51,359 against
-  44,091 events/s (1.16x); 5M 34,953 against 27,672 events/s (1.26x).
-  What changed: a transaction per 30 s of writing (was 20 batches: every commit rewrote the
-  dedup index pages its random keys touched), each batch inserted in dedup key order
-  (neighbouring index pages), and validation plus the writer's per-row work (times, encoding,
-  sorting) moved to the read-ahead thread.
-- Where the time goes now (1M, per statement): the events INSERT 8.6 s, the rollups 4.6 s
-  (batch days 2.0, features 1.3, users 0.7, daily 0.5), commits ~2 s: the writer, alone,
-  ingests 61-71k events/s (``write-only``), and end to end the reader beside it costs a
-  further 20-30 %: the two vCPUs are not two free cores (the writer's own CPU time rises from
-  ~14 s alone to 16-20 s beside the reader, whose Python holds the GIL).
-- At 5M the dedup key index (~335 MB) outgrows the 96 MB cache (the RSS budget): the INSERT
-  takes 16.5 us a row instead of 8.6, and commits 11.6 s.
-- 100,000 events/s is out of reach on this machine for a loader that keeps one row per event
-  in SQLite under the store's ``(source, source_id)`` key and maintains the rollups: SQLite
-  alone, fed ready-made rows from one thread, inserts them at 74-136k rows/s with that key
-  index (``bench/bench_sqlite_insert.py``), the rollups add ~4.6 us an event, and vitalsign's
-  writer alone, with nothing to read (``write-only``), ingests 61-71k events/s. Reading is not
-  the limit: gunzip + ``orjson.loads`` alone (``parse-only``) runs at 180-210k/s on one vCPU.
+Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1), machine quiet (load 0.6-1.2), each
+round alternating this code with the previous round's code (c4e733f, installed in a venv of its
+own and run by its own copy of this script):
+
+- 1M events, three rounds: vitalsign 82,323 / 91,711 / 89,931 events/s (median 89,931), the
+  read-ahead thread (``vitalsign-thread``) 80,387 / 78,001 / 78,451, the previous code
+  77,979 / 79,703 / 76,328 (median 77,979: 1.15x), the simplest loader 77,345 / 78,329 /
+  75,330 (median 77,345: vitalsign 1.16x it). Process tree 326-327 MB RSS summed, 255-256 MB
+  PSS (the engine's process 233 MB, the reader 108-109 MB).
+- 5M events, one round: vitalsign 63,058 events/s, thread 53,125, previous code 53,363
+  (1.18x), simplest loader 76,418 (0.83x); process tree 333 MB RSS summed, 264 MB PSS (the
+  engine's process 243 MB, about the same as at 1M).
+- Where the time goes (1M): the reader process spends ~9.5 CPU-seconds (gunzip + orjson +
+  mapping ~5.4 s, readying and encoding the batches ~2.3 s, pickling ~0.5 s), the engine's
+  process ~9.1 (unpickling 0.3 s, the events ``executemany`` ~4.7 s, the rollups in SQL ~2.5
+  s, the commits' WAL checkpoint ~1.3 s): two nearly equal halves of the two vCPUs, so the
+  ceiling of this design here is about 18.6 CPU-seconds / 2 cores, ~105k events/s, and a
+  round reaches 90-95k.
+- At 5M the dedup key index (~335 MB) outgrows the 96 MB page cache (the memory budget), so
+  the writer's inserts turn into page misses: ~15.6 us an event in the engine's process
+  against ~9 at 1M. The simplest loader suffers less (its table has 5 narrow columns and no
+  rollups). Inserting each transaction's events in one key-ordered pass (staged, then sorted)
+  would read every index page once per transaction instead of once per batch: the next step
+  for large backfills, not done.
+- 100,000 events/s at 1M and 5M: not met. vitalsign now beats the simplest loader at 1M
+  (1.16x, the issue's "match or beat it by overlapping") and is at 0.83x it at 5M.
+
+The previous session's figures, on a slower spell of the machine (vitalsign reading in a
+thread with the SQL rollups): 1M 48,311 events/s median of 3, 0.89x the simplest loader; 5M
+39,013/s, 0.69x; 41.3x a naive SQLModel ``session.add`` loader (57,141 against 1,385/s on a
+20k-event sample).
 
 Earlier rounds (other code, other loads) for the record: 17,378 events/s at 1M (0.33x its
 baseline) before the first round; 35,690/s (0.82x, baseline 43,734/s) after it; 5M 8,478/s
