@@ -47,7 +47,6 @@ from typing import Any, TypeVar
 from .errors import SourceDataError, VitalsignError
 
 T = TypeVar("T")
-log = logging.getLogger("vitalsign.sync")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -73,7 +72,8 @@ class ReaderProcessError(SourceDataError):
 def read_in_process(
     batches: Iterator[T], depth: int, *, on_idle: Callable[[], None] | None = None, idle_seconds: float = 0.5
 ) -> Iterator[T]:
-    """Iterate ``batches`` in a forked child, up to ``depth`` batches ahead of the consumer.
+    """Iterate ``batches`` in a forked child, up to ``depth`` batches ahead of the consumer
+    (plus the one in the pipe).
 
     ``on_idle`` runs (in the consumer) when the next batch keeps it waiting longer than
     ``idle_seconds``. When the consumer stops early, or fails, the child is stopped.
@@ -105,7 +105,7 @@ def read_in_process(
     finally:
         receiver.close()
         if not finished and child.is_alive():
-            child.terminate()
+            child.kill()  # it holds nothing to clean up, and no inherited handler can delay it
         child.join()
 
 
