@@ -237,6 +237,8 @@ def _compile(m: EventMapper) -> Callable[[Any], dict[str, Any] | str | None]:
     env: dict[str, Any] = {
         "TimeError": TimeError,
         "_parse": m.parse_time,
+        "_fromiso": datetime.fromisoformat,
+        "_UTC": UTC,
         "_key": key_value,
         "_hash": dedup_hash,
         "_side": m.side,
@@ -270,7 +272,19 @@ def _compile(m: EventMapper) -> Callable[[Any], dict[str, Any] | str | None]:
     body += ["if type(name) is not str or not name:", "    return 'missing event name'"]
     fetch("raw", m.time)
     body += ["if raw is None or raw == '':", "    return 'missing event time'"]
-    body += ["try:", "    when = _parse(raw)", "except TimeError as exc:", "    return str(exc)"]
+    if m.parse_time is parse_iso:  # the common case inlined: two calls fewer per event
+        body += [
+            "if type(raw) is not str:",
+            "    return f'not a timestamp: {raw!r}'",
+            "try:",
+            "    when = _fromiso(raw)",
+            "except ValueError:",
+            "    return f'not an ISO-8601 timestamp: {raw!r}'",
+            "if when.tzinfo is not None:",
+            "    when = when.astimezone(_UTC).replace(tzinfo=None)",
+        ]
+    else:
+        body += ["try:", "    when = _parse(raw)", "except TimeError as exc:", "    return str(exc)"]
     fetch("user", m.user)
     as_key("user")
     if m.anonymous is not None:

@@ -162,7 +162,7 @@ def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(st
         event("e1", "u1", "acct", d1, "reports"),
         event("e2", "u1", "acct", d1 + timedelta(hours=1), "reports"),
         event("e3", "u2", "acct", d1 + timedelta(hours=2), "alerts"),
-        event("e3", "u2", "acct", d1 + timedelta(hours=2), "alerts"),
+        event("e3", "u1", "acct", d1 + timedelta(hours=3), "reports"),  # a repeat: the first wins
         event("e4", None, "acct", d1),
         event("e5", None, None, d1 + timedelta(days=1)),  # nobody to attribute: stays encoded
     ]
