@@ -34,31 +34,31 @@ process summed (an upper bound: the pages the fork shares are counted in both) a
 summed (those pages shared out: the tree's real footprint), sampled every 0.1 s from /proc.
 
 Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1), machine quiet (load 0.6-1.2), each
-round alternating this code with the previous round's code (c4e733f, installed in a venv of its
-own and run by its own copy of this script):
+round alternating this code with the previous session's code (c4e733f, installed in a venv of
+its own and run by its own copy of this script):
 
-- 1M events, three rounds: vitalsign 82,323 / 91,711 / 89,931 events/s (median 89,931), the
-  read-ahead thread (``vitalsign-thread``) 80,387 / 78,001 / 78,451, the previous code
-  77,979 / 79,703 / 76,328 (median 77,979: 1.15x), the simplest loader 77,345 / 78,329 /
-  75,330 (median 77,345: vitalsign 1.16x it). Process tree 326-327 MB RSS summed, 255-256 MB
-  PSS (the engine's process 233 MB, the reader 108-109 MB).
-- 5M events, one round: vitalsign 63,058 events/s, thread 53,125, previous code 53,363
-  (1.18x), simplest loader 76,418 (0.83x); process tree 333 MB RSS summed, 264 MB PSS (the
-  engine's process 243 MB, about the same as at 1M).
-- Where the time goes (1M): the reader process spends ~9.5 CPU-seconds (gunzip + orjson +
-  mapping ~5.4 s, readying and encoding the batches ~2.3 s, pickling ~0.5 s), the engine's
-  process ~9.1 (unpickling 0.3 s, the events ``executemany`` ~4.7 s, the rollups in SQL ~2.5
-  s, the commits' WAL checkpoint ~1.3 s): two nearly equal halves of the two vCPUs, so the
-  ceiling of this design here is about 18.6 CPU-seconds / 2 cores, ~105k events/s, and a
-  round reaches 90-95k.
+- 1M events, three rounds: vitalsign 99,441 / 100,399 / 92,242 events/s (median 99,441), the
+  read-ahead thread (``vitalsign-thread``) 81,640 / 84,374 / 80,808, the previous code
+  82,483 / 81,996 / 81,860 (median 81,996: 1.21x), the simplest loader 81,061 / 87,969 /
+  82,019 (median 82,019: vitalsign 1.21x it). Process tree 322-323 MB RSS summed, 254-255 MB
+  PSS (the engine's process 229 MB, the reader 110-111 MB).
+- 5M events, one round: vitalsign 67,358 events/s, the previous code 53,195 (1.27x), the
+  simplest loader 74,457 (0.90x); process tree 327 MB RSS summed, 259 MB PSS (the engine's
+  process 237 MB, about the same as at 1M).
+- Where the time goes (1M): the reader process spends ~7.8 CPU-seconds (gunzip + orjson +
+  mapping ~5.5 s, readying the batches ~1.8 s, pickling ~0.5 s), the engine's process ~8.5
+  (unpickling 0.25 s, sorting, the events ``executemany`` ~4.7 s, the rollups in SQL ~2.5 s,
+  the commit's WAL checkpoint ~1.3 s): two nearly equal halves of the two vCPUs, ~16.3
+  CPU-seconds in all, so this design's ceiling here is near 120k events/s and a round reaches
+  92-100k (identity resolution and the derived tables after the stream take ~0.55 s of it).
 - At 5M the dedup key index (~335 MB) outgrows the 96 MB page cache (the memory budget), so
-  the writer's inserts turn into page misses: ~15.6 us an event in the engine's process
-  against ~9 at 1M. The simplest loader suffers less (its table has 5 narrow columns and no
-  rollups). Inserting each transaction's events in one key-ordered pass (staged, then sorted)
-  would read every index page once per transaction instead of once per batch: the next step
-  for large backfills, not done.
-- 100,000 events/s at 1M and 5M: not met. vitalsign now beats the simplest loader at 1M
-  (1.16x, the issue's "match or beat it by overlapping") and is at 0.83x it at 5M.
+  the writer's inserts turn into page misses. The simplest loader suffers less (its table has
+  5 narrow columns and no rollups). Inserting each transaction's events in one key-ordered pass
+  (staged, then sorted) would read every index page once per transaction instead of once per
+  batch: the next step for large backfills, not done.
+- 100,000 events/s: reached in one 1M round of three (median 99,441), not at 5M. vitalsign
+  beats the simplest loader at 1M (1.21x, the issue's "match or beat it by overlapping") and is
+  at 0.90x it at 5M.
 
 The previous session's figures, on a slower spell of the machine (vitalsign reading in a
 thread with the SQL rollups): 1M 48,311 events/s median of 3, 0.89x the simplest loader; 5M
