@@ -186,7 +186,7 @@ def _encode_tuples(
             when = r["occurred_at"] = when.astimezone(UTC).replace(tzinfo=None)
         props = r.get("properties")
         text = None
-        if props:
+        if props is not None:
             feature = props.get("feature") if len(props) == 1 else None
             text = texts.get(feature) if type(feature) is str else None
             if text is None:
