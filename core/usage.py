@@ -343,7 +343,8 @@ def _write_sqlite(conn: Connection, encoded: dict[str, EncodedEvents]) -> int:
                 insert = _EVENTS_FROM_TUPLES.format(
                     source=_quoted(source), synced_at=_quoted(events.synced_at)
                 )
-                cur.executemany(insert, sorted(events.rows, key=_FIRST))
+                events.rows.sort(key=_FIRST)  # stable: the first event of a key is inserted first
+                cur.executemany(insert, events.rows)
             if cur.rowcount <= 0:
                 continue
             inserted += cur.rowcount

@@ -822,11 +822,16 @@ def check_resume_from_saved_cursor(run: ConformanceRun) -> None:
             raise AssertionError(f"stream {name!r}: the cursor of its committed batch was not saved")
         if rerun.streams[name].cursors[:1] != [saved[name]]:
             raise AssertionError(f"stream {name!r} was not resumed from its saved cursor")
-    expected, got = run.rows(reference), run.rows(resumed)
+    _assert_same_rows(run, reference, resumed, "interrupted + resumed run differs from an uninterrupted one")
+
+
+def _assert_same_rows(run: ConformanceRun, reference: Store, other: Store, what: str) -> None:
+    """The two stores hold the same rows of this instance (``what``: the failure's words)."""
+    expected, got = run.rows(reference), run.rows(other)
     differ = [t for t in expected if expected[t] != got[t]]
     if differ:
         detail = ", ".join(f"{t}: {len(expected[t])} vs {len(got[t])} rows" for t in differ)
-        raise AssertionError(f"interrupted + resumed run differs from an uninterrupted one: {detail}")
+        raise AssertionError(f"{what}: {detail}")
 
 
 def check_process_read_loads_the_same(run: ConformanceRun) -> None:
@@ -843,11 +848,7 @@ def check_process_read_loads_the_same(run: ConformanceRun) -> None:
     with run.harness.source():
         _sync_ok(run, run.sync(threaded), "the sync read in threads")
         _sync_ok(run, run.sync(in_process, observe=False), "the sync read in a child process")
-    expected, got = run.rows(threaded), run.rows(in_process)
-    differ = [t for t in expected if expected[t] != got[t]]
-    if differ:
-        detail = ", ".join(f"{t}: {len(expected[t])} vs {len(got[t])} rows" for t in differ)
-        raise AssertionError(f"streams {forked} read in a child process load differently: {detail}")
+    _assert_same_rows(run, threaded, in_process, f"streams {forked} read in a child process load differently")
     if run.quarantine(threaded) != run.quarantine(in_process):
         raise AssertionError(f"streams {forked} read in a child process quarantine differently")
 

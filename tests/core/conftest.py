@@ -48,3 +48,18 @@ def toy_config(tmp_path: Path):
         return path
 
     return write
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (Linux /proc; a zombie nobody reaped yet has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+@pytest.fixture
+def running():
+    """:func:`process_running`, for the tests that check a reader process has ended."""
+    return process_running

@@ -166,7 +166,7 @@ for batch in read_in_process(slow(), 1):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-def test_the_reader_dies_with_the_engines_process(tmp_path):
+def test_the_reader_dies_with_the_engines_process(tmp_path, running):
     import subprocess
     import sys
 
@@ -175,14 +175,6 @@ def test_the_reader_dies_with_the_engines_process(tmp_path):
     assert engine.returncode == -signal.SIGKILL
     reader = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while _running(reader) and time.monotonic() < deadline:
+    while running(reader) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _running(reader), "the reader outlived the engine's process (it would hold the sync lock)"
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not running(reader), "the reader outlived the engine's process (it would hold the sync lock)"

@@ -87,18 +87,9 @@ def test_killed_run_is_recorded_as_interrupted(tmp_path, toy_config, store_url):
     assert statuses == ["interrupted", "success"]
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie nobody reaped yet has ended)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
-
-
 @pytest.mark.parametrize(("per_commit", "read_ahead"), [(1, "none"), (3, "none"), (1, "process")])
 def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(
-    tmp_path, toy_config, store_url, per_commit, read_ahead
+    tmp_path, toy_config, store_url, per_commit, read_ahead, running
 ):
     # per_commit 3: three batches share a transaction; the kill lands after the fourth batch
     # was applied, so one group is committed and one is not. read_ahead "process": the contacts
@@ -116,9 +107,9 @@ def test_sigkill_between_batches_then_rerun_equals_uninterrupted_run(
     if read_ahead == "process":
         assert victim.pid not in readers, "the contacts should be read in a child process"
         deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in readers) and time.monotonic() < deadline:
+        while any(running(pid) for pid in readers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(alive(pid) for pid in readers), "the reader outlived the killed sync"
+        assert not any(running(pid) for pid in readers), "the reader outlived the killed sync"
     else:
         assert readers == {victim.pid}
     partial_rows, _, _partial_cursor = snapshot(store_url)

@@ -592,8 +592,11 @@ def test_streams_read_in_a_child_process_load_what_the_thread_loads(box, tmp_pat
     def sync_both() -> None:
         for store, in_process in ((threaded, False), (forked, True)):
             box.store = store
+            before = box.fake.count()
             summary = box.sync(read_in_process=in_process)
             assert summary.status == "success", summary.error
+            # a child's requests reach its own copy of the in-process fake, never this one
+            assert (box.fake.count() == before) is in_process
 
     objs = company(box)
     sync_both()
