@@ -12,9 +12,10 @@ with the stream's cursor):
    of the same source whose ``source_account_id`` names the group (Segment group and identify
    calls), else a contact of any source with the user's email whose organisation carries an
    ``account_key`` (read-only lookups, one query per batch for the users concerned);
-3. the events are inserted with ``ON CONFLICT DO NOTHING`` on ``(source, source_id)``;
-4. only the events actually inserted feed the rollups, so a re-delivered event (same dedup key,
-   in another file, window or run) is counted once: ``usage_user_daily`` and
+3. the events are inserted with ``ON CONFLICT DO NOTHING`` on the table's key ``(source,
+   occurred_at, source_id)``, in that order (time first: see :class:`EncodedEvents`);
+4. only the events actually inserted feed the rollups, so a re-delivered event (same dedup key
+   and time, in another file, window or run) is counted once: ``usage_user_daily`` and
    ``usage_feature_daily`` are incremented, ``usage_daily`` is recomputed for the touched
    (account, day) keys from ``usage_user_daily``;
 5. every account key seen gets a ``source_accounts`` row (kind ``group``, ``source_id`` and
@@ -100,11 +101,12 @@ def _with_rows(rows: list[dict[str, Any]], unattributed: list[dict[str, Any]]) -
 
 @dataclass
 class EncodedEvents:
-    """One source's events of a batch, inserted in dedup key order: consecutive inserts then
-    land on the same pages of the key index instead of random ones (the writer alone, 1M
-    events, alternated: 13.2 s sorted against 16.2 s unsorted). The sort is stable, so of two
-    events with one key the first in the batch is still the one kept (``ON CONFLICT DO
-    NOTHING``).
+    """One source's events of a batch, inserted in key order (time, then dedup key): an export
+    arrives in time order, so consecutive inserts land at the end of the key's index, and the few
+    late events of a batch together, instead of on random pages of an index that outgrows the
+    page cache (5M events, the writer's statements alone: 18.3 s against 46.2 s for the same
+    batches keyed and sorted by the dedup key alone). The sort is stable, so of two events with
+    one key the first in the batch is still the one kept (``ON CONFLICT DO NOTHING``).
 
     Readied in the engine's process, ``payload`` is the batch as one JSON array of arrays
     (SQLite finds a value by position faster than by key) for ``json_each``; readied in a reader
@@ -116,8 +118,8 @@ class EncodedEvents:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-_DEDUP_KEY = itemgetter("source_id")
-_FIRST = itemgetter(0)
+_KEY_ORDER = itemgetter("occurred_at", "source_id")
+_TUPLE_KEY_ORDER = itemgetter(1, 0)
 _ENCODED = itemgetter("source_id", "occurred_at", "event", "user_id", "account_key", "properties")
 
 
@@ -162,8 +164,8 @@ def _synced_at(rows: list[dict[str, Any]]) -> str:
 
 
 def _encode_json(rows: list[dict[str, Any]]) -> EncodedEvents:
-    """The engine's own process: one JSON payload in dedup key order, for ``json_each``."""
-    ordered = sorted(rows, key=_DEDUP_KEY)
+    """The engine's own process: one JSON payload in key order, for ``json_each``."""
+    ordered = sorted(rows, key=_KEY_ORDER)
     return EncodedEvents(_synced_at(rows), payload=orjson.dumps([_ENCODED(r) for r in ordered], default=str))
 
 
@@ -230,10 +232,10 @@ def write_usage_events(store: Store, conn: Connection, table_name: str, rows: li
 
 
 def unique_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The batch without repeated dedup keys (the first occurrence wins)."""
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    """The batch without repeated keys (the first occurrence wins)."""
+    seen: dict[tuple[str, datetime, str], dict[str, Any]] = {}
     for row in rows:
-        seen.setdefault((row["source"], row["source_id"]), row)
+        seen.setdefault(_event_key(row), row)
     return rows if len(seen) == len(rows) else list(seen.values())
 
 
@@ -251,7 +253,7 @@ SELECT :source, j.value ->> 0, 0, :synced_at,
        substr(replace(j.value ->> 1, 'T', ' ') || '.000000', 1, 26),
        j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
 FROM json_each(:rows) AS j WHERE true
-ON CONFLICT (source, source_id) DO NOTHING
+ON CONFLICT (source, occurred_at, source_id) DO NOTHING
 """
 # occurred_at: orjson writes naive datetimes as ISO text with a "T" and drops ".000000"; the
 # SQL turns that into SQLAlchemy's SQLite format "YYYY-MM-DD HH:MM:SS.ffffff".
@@ -260,12 +262,13 @@ _EVENTS_FROM_TUPLES = """
 INSERT INTO usage_events (source, source_id, deleted, synced_at, occurred_at, event, user_id,
                           account_key, properties)
 VALUES ({source}, ?1, 0, {synced_at}, ?2, ?3, ?4, ?5, ?6)
-ON CONFLICT (source, source_id) DO NOTHING
+ON CONFLICT (source, occurred_at, source_id) DO NOTHING
 """
 # The batch's constants are SQL literals (_quoted), so executemany binds only what varies.
 
 _NEW = "FROM usage_events WHERE rowid > :before AND +source = :source"
-# "+source": no index on source for these, or SQLite walks the whole (source, source_id) index
+# "+source": no index on source for these, or SQLite walks the whole (source, occurred_at,
+# source_id) index
 # instead of the rowid range of the batch.
 
 _BATCH_DAYS = f"""
@@ -343,7 +346,7 @@ def _write_sqlite(conn: Connection, encoded: dict[str, EncodedEvents]) -> int:
                 insert = _EVENTS_FROM_TUPLES.format(
                     source=_quoted(source), synced_at=_quoted(events.synced_at)
                 )
-                events.rows.sort(key=_FIRST)  # stable: the first event of a key is inserted first
+                events.rows.sort(key=_TUPLE_KEY_ORDER)  # stable: a key's first event goes in first
                 cur.executemany(insert, events.rows)
             if cur.rowcount <= 0:
                 continue
@@ -364,8 +367,8 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> list[dict
     events = table("usage_events")
     stmt = (
         dialect_insert(conn.dialect.name, events)
-        .on_conflict_do_nothing(index_elements=["source", "source_id"])
-        .returning(events.c.source, events.c.source_id)
+        .on_conflict_do_nothing(index_elements=["source", "occurred_at", "source_id"])
+        .returning(events.c.source, events.c.occurred_at, events.c.source_id)
     )
     params = [
         {
@@ -381,10 +384,14 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> list[dict
         }
         for r in rows
     ]
-    new = {(s, sid) for s, sid in conn.execute(stmt, params)}
+    new = {(s, _utc_naive(when), sid) for s, when, sid in conn.execute(stmt, params)}
     if len(new) == len(rows):
         return rows
-    return [r for r in rows if (r["source"], r["source_id"]) in new]
+    return [r for r in rows if _event_key(r) in new]
+
+
+def _event_key(row: dict[str, Any]) -> tuple[str, datetime, str]:
+    return row["source"], _utc_naive(row["occurred_at"]), row["source_id"]
 
 
 # ---------------------------------------------------------------- rollups

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
 from sqlmodel import SQLModel
+from vitalsign.core.migrations import alembic_config, upgrade
 from vitalsign.core.store import Store, table, upsert
 
 
@@ -17,9 +22,42 @@ def test_migrations_match_the_models(store):
     assert diff == [], f"models and migrations differ; regenerate the migration: {diff}"
 
 
+def test_migrated_primary_keys_are_the_models(store):
+    """Autogenerate does not compare primary keys; a key that a migration forgot (or put in
+    another column order, which decides how rows cluster) fails here."""
+    inspector = inspect(store.engine)
+    for name, model in SQLModel.metadata.tables.items():
+        migrated = inspector.get_pk_constraint(name)["constrained_columns"]
+        assert migrated == [c.name for c in model.primary_key.columns], name
+
+
 def test_upgrade_is_idempotent_and_records_revision(store):
     store.upgrade()
-    assert store.revision() == "0001"
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert [store.revision()] == heads
+
+
+def test_rekeying_usage_events_keeps_every_event_and_the_analysts_views(store):
+    """0002 keys usage_events by time: the rows survive it, one dedup key can then be stored at
+    two times, and a view of the analyst's over the table still works after it."""
+    command.downgrade(alembic_config(store.engine), "0001")
+    row = {"source": "amp", "source_id": "k", "deleted": False, "event": "Clicked"}
+    with store.begin() as conn:
+        conn.execute(
+            table("usage_events").insert(), [{**row, "occurred_at": datetime(2026, 3, 2, 9, tzinfo=UTC)}]
+        )
+        conn.execute(text("CREATE VIEW my_events AS SELECT source_id, occurred_at FROM usage_events"))
+    try:
+        upgrade(store.engine)
+        with store.begin() as conn:
+            conn.execute(
+                table("usage_events").insert(),
+                [{**row, "occurred_at": datetime(2026, 3, 2, 10, tzinfo=UTC)}],
+            )
+            assert conn.execute(text("SELECT count(*) FROM my_events WHERE source_id = 'k'")).scalar() == 2
+    finally:
+        with store.begin() as conn:
+            conn.execute(text("DROP VIEW IF EXISTS my_events"))
 
 
 def test_upsert_updates_rows_and_marks_deleted(store):

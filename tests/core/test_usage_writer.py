@@ -58,19 +58,38 @@ def test_rollups_count_active_users_once_and_redeliveries_never(store):
 
 
 def test_the_first_event_of_a_repeated_key_wins_whatever_the_key_order(store):
-    """The SQLite writer inserts a batch in dedup key order; the first occurrence still wins."""
+    """The SQLite writer inserts a batch in key order (time, dedup key); the first occurrence of
+    a repeated key still wins."""
     when = datetime(2026, 3, 2, 9, 0)
     batch = [
         event("z9", "first", "acct", when),
-        event("a1", "u1", "acct", when),
-        event("z9", "second", "acct", when + timedelta(hours=1)),
-        event("m5", "u2", "acct", when),
+        event("a1", "u1", "acct", when + timedelta(hours=1)),
+        event("z9", "second", "acct", when),
+        event("m5", "u2", "acct", when - timedelta(hours=1)),
     ]
     assert write(store, batch) == 3
     stored = {e["source_id"]: e["user_id"] for e in rows(store, "usage_events")}
     assert stored == {"z9": "first", "a1": "u1", "m5": "u2"}
     users = {u["user_id"]: u["events"] for u in rows(store, "usage_user_daily")}
     assert users == {"first": 1, "u1": 1, "u2": 1}
+
+
+def test_an_event_is_its_dedup_key_at_its_time(store):
+    """The same dedup key at another time is another event (Mixpanel's rule too); at the same
+    time it is a re-delivery, in the batch or later, and loads once."""
+    when = datetime(2026, 3, 2, 9, 0)
+    assert write(store, [event("k", "u1", "acct", when), event("k", "u1", "acct", when)]) == 1
+    assert write(store, [event("k", "u1", "acct", when + timedelta(seconds=1))]) == 1
+    assert (
+        write(store, [event("k", "u1", "acct", when), event("k", "u1", "acct", when + timedelta(seconds=1))])
+        == 0
+    )
+    assert sorted(e["occurred_at"] for e in rows(store, "usage_events")) == [
+        datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC),
+    ]
+    [daily] = rows(store, "usage_daily")
+    assert (daily["active_users"], daily["events"]) == (1, 2)
 
 
 def test_timestamps_are_stored_in_utc_and_days_follow_utc(store):
@@ -162,7 +181,7 @@ def test_a_readied_batch_that_crossed_from_the_reader_process_writes_the_same(st
         event("e1", "u1", "acct", d1, "reports"),
         event("e2", "u1", "acct", d1 + timedelta(hours=1), "reports"),
         event("e3", "u2", "acct", d1 + timedelta(hours=2), "alerts"),
-        event("e3", "u1", "acct", d1 + timedelta(hours=3), "reports"),  # a repeat: the first wins
+        event("e3", "u1", "acct", d1 + timedelta(hours=2), "reports"),  # a repeat: the first wins
         event("e4", None, "acct", d1),
         event("e5", None, None, d1 + timedelta(days=1)),  # nobody to attribute: stays encoded
     ]

@@ -79,14 +79,12 @@ def test_redelivered_events_across_files_and_reruns_count_once(store, tmp_path):
     ]
     write_jsonl(tmp_path / "exp" / "h9.json.gz", day1)
     # a later hourly file re-delivers a-2 and brings a-3 (same user as a-1, same day)
-    write_jsonl(
-        tmp_path / "exp" / "h10.json.gz",
-        [day1[1], amplitude_event("a-3", event_time="2026-03-02 10:00:00.000000")],
-    )
+    a3 = amplitude_event("a-3", event_time="2026-03-02 10:00:00.000000")
+    write_jsonl(tmp_path / "exp" / "h10.json.gz", [day1[1], a3])
     amp = connector(tmp_path, path="exp/*.json.gz")
     assert sync(store, amp).status == "success"
     # a new file re-delivering everything again, and a full refresh re-reading all files
-    write_jsonl(tmp_path / "exp" / "h11.json.gz", [*day1, amplitude_event("a-3")])
+    write_jsonl(tmp_path / "exp" / "h11.json.gz", [*day1, a3])
     assert sync(store, amp).streams["events"].rows == 0
     assert sync(store, amp, full_refresh=True).streams["events"].rows == 0
     assert len(rows(store, "usage_events")) == 3

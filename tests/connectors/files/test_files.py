@@ -25,7 +25,7 @@ Report Exported,u_1,02/03/2026 09:15,acct_1,ev-1,reports
 Report Exported,u_1,02/03/2026 10:15,acct_1,ev-2,reports
 Dashboard Viewed,u_2,02/03/2026 11:00,acct_1,ev-3,dashboards
 Dashboard Viewed,u_2,,acct_1,ev-4,dashboards
-Dashboard Viewed,u_3,03/03/2026 08:00,acct_2,ev-1,dashboards
+Report Exported,u_1,02/03/2026 09:15,acct_1,ev-1,reports
 """
 
 
@@ -49,7 +49,7 @@ def test_csv_with_column_mapping_time_format_and_timezone(store, tmp_path):
     summary = sync(store, files)
     assert summary.status == "success", summary.error
     events = {e["source_id"]: e for e in rows(store, "usage_events")}
-    assert set(events) == {"ev-1", "ev-2", "ev-3"}  # ev-4 has no time, the second ev-1 is a duplicate
+    assert set(events) == {"ev-1", "ev-2", "ev-3"}  # ev-4 has no time, the second ev-1 is a re-delivery
     assert events["ev-1"]["occurred_at"] == datetime(2026, 3, 2, 9, 15, tzinfo=UTC)  # Lisbon = UTC in March
     assert events["ev-3"]["account_key"] == "acct_1"
     [bad] = rows(store, "quarantine")
