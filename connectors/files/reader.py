@@ -21,15 +21,25 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
+from isal import isal_zlib
 from vitalsign.core.errors import ConfigError, SourceDataError
 
 CHUNK = 1 << 20
-"""Bytes read (after decompression) per call: big enough that zlib works without the GIL for
-long stretches, small enough to keep memory flat."""
+"""Bytes read (after decompression) per call: big enough that inflating runs without the GIL
+for long stretches, small enough to keep memory flat."""
 COMPRESSED_CHUNK = 1 << 18
-"""Compressed bytes handed to zlib per call."""
+"""Compressed bytes handed to the inflater per call."""
+_DAMAGED: tuple[type[BaseException], ...] = (
+    EOFError,
+    zlib.error,
+    cast(type[Exception], isal_zlib.error),  # its stub types the class as an instance
+    gzip.BadGzipFile,
+    zipfile.BadZipFile,
+    OSError,
+)
+"""What reading a truncated or corrupt compressed stream raises."""
 
 
 @dataclass(frozen=True)
@@ -111,15 +121,18 @@ def _maybe_gunzip(raw: IO[bytes], gzipped: bool) -> Any:
 class Gunzip:
     """``read1`` of a gzip stream's decompressed bytes, concatenated members included.
 
-    zlib directly, fed :data:`COMPRESSED_CHUNK` at a time: ``gzip.GzipFile`` feeds it 8 KB per
-    call through Python-level buffering, which made decompression 2.4x slower (0.69 s against
-    0.29 s for 100k 850-byte events). zlib checks each member's CRC and length itself. A stream
-    that ends inside a member returns what still decodes, then raises ``EOFError`` (as GzipFile).
+    ISA-L's inflater (``isal``, zlib's interface) directly, fed :data:`COMPRESSED_CHUNK` at a
+    time. ``gzip.GzipFile`` feeds zlib 8 KB per call through Python-level buffering, which made
+    decompression 2.4x slower (0.69 s against 0.29 s for 100k 850-byte events); ISA-L inflates
+    the same export files 2.6x faster than zlib (0.08 s against 0.22 s for 18 MB of them), and
+    the reader is the busier half of a usage sync. The inflater checks each member's CRC and
+    length itself. A stream that ends inside a member returns what still decodes, then raises
+    ``EOFError`` (as GzipFile).
     """
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
-        self._zlib = zlib.decompressobj(31)
+        self._inflater = isal_zlib.decompressobj(31)
         self._pending = b""
         self._in_member = False
         self._truncated = False
@@ -135,13 +148,13 @@ class Gunzip:
                 if not self._pending:
                     continue
                 self._in_member = True
-            out = self._zlib.decompress(self._pending, size)
-            if self._zlib.eof:
-                self._pending = self._zlib.unused_data
-                self._zlib = zlib.decompressobj(31)
+            out = self._inflater.decompress(self._pending, size)
+            if self._inflater.eof:
+                self._pending = self._inflater.unused_data
+                self._inflater = isal_zlib.decompressobj(31)
                 self._in_member = False
             else:
-                self._pending = self._zlib.unconsumed_tail
+                self._pending = self._inflater.unconsumed_tail
             if out:
                 return out
         raise EOFError("compressed file ended before the end-of-stream marker was reached")
@@ -150,7 +163,7 @@ class Gunzip:
         if not self._in_member:
             return b""
         self._truncated = True
-        tail = self._zlib.flush()  # what decodes before the cut; the next call raises
+        tail = self._inflater.flush()  # what decodes before the cut; the next call raises
         if not tail:
             raise EOFError("compressed file ended before the end-of-stream marker was reached")
         return tail
@@ -176,7 +189,7 @@ def iter_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
     while True:
         try:
             chunk = read(CHUNK)
-        except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, OSError) as exc:
+        except _DAMAGED as exc:
             raise SourceDataError(
                 f"{name}: truncated or corrupt compressed data after line {number} ({exc})"
             ) from exc
