@@ -24,11 +24,14 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from .checkpoint import Checkpointer
 from .errors import ConfigError, StoreError, SyncLockedError
 from .sqlite_upsert import sqlite_plan, sqlite_rows
 
 DEFAULT_STORE_URL = "sqlite:///vitalsign.db"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+AUTOCHECKPOINT_PAGES = 1000
+"""SQLite's default ``wal_autocheckpoint``, which the connections go back to after a sync."""
 _memory_locks: dict[str, threading.Lock] = {}
 
 
@@ -57,6 +60,7 @@ class Store:
                 f"store url: unsupported database {self.url.get_backend_name()!r} "
                 f"(use sqlite:/// or postgresql+psycopg://)"
             )
+        self._checkpointer: Checkpointer | None = None
         self.engine = self._create_engine()
 
     # ------------------------------------------------------------------ engine
@@ -86,6 +90,8 @@ class Store:
                 poolclass=StaticPool if memory else None,
             )
             event.listen(engine, "connect", _sqlite_on_connect)
+            if not memory:
+                event.listen(engine, "checkout", self._on_checkout)
             return engine
         url = self.url
         if url.drivername == "postgresql":
@@ -94,6 +100,30 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def background_checkpoints(self) -> Iterator[Checkpointer | None]:
+        """While this lasts, a SQLite store's WAL is checkpointed by a thread of its own instead
+        of by the commits that fill it (core/checkpoint.py); other stores are left alone."""
+        database = self.url.database or ""
+        if not self.is_sqlite or database in ("", ":memory:") or self._checkpointer is not None:
+            yield None
+            return
+        checkpointer = Checkpointer(str(Path(database).expanduser()))
+        self._checkpointer = checkpointer
+        checkpointer.start()
+        try:
+            yield checkpointer
+        finally:
+            checkpointer.stop()
+            self._checkpointer = None
+
+    def _on_checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        """Commits checkpoint by themselves unless the background checkpointer is at work."""
+        pages = 0 if self._checkpointer is not None and self._checkpointer.active else AUTOCHECKPOINT_PAGES
+        if record.info.get("wal_autocheckpoint") != pages:
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
+            record.info["wal_autocheckpoint"] = pages
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -112,11 +112,12 @@ class SyncEngine:
         connectors = [instantiate(self.config.connector(name), self.config) for name in selected]
         self.store.upgrade()
         summaries = []
-        for connector in connectors:
-            try:
-                summaries.append(self.sync_connector(connector, full_refresh=full_refresh))
-            finally:
-                connector.close()
+        with self.store.background_checkpoints():  # SQLite: commits do not copy the WAL back
+            for connector in connectors:
+                try:
+                    summaries.append(self.sync_connector(connector, full_refresh=full_refresh))
+                finally:
+                    connector.close()
         return summaries
 
     def sync_connector(self, connector: Connector, *, full_refresh: bool = False) -> RunSummary:
