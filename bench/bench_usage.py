@@ -33,37 +33,44 @@ Peak memory is that of the loader's process tree, the reader process included: t
 process summed (an upper bound: the pages the fork shares are counted in both) and the PSS
 summed (those pages shared out: the tree's real footprint), sampled every 0.1 s from /proc.
 
-Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1), machine quiet (load 0.6-1.2), each
-round alternating this code with the previous session's code (c4e733f, installed in a venv of
-its own and run by its own copy of this script):
+Measured (x86_64, 2 vCPUs, Python 3.11.7, SQLite 3.40.1, load 0.9-1.7), three rounds at each
+size, each round running this code (vitalsign, then the simplest loader) and then the previous
+session's code (be02202, installed in a venv of its own and run by its own copy of this script):
 
-- 1M events, three rounds: vitalsign 99,441 / 100,399 / 92,242 events/s (median 99,441), the
-  read-ahead thread (``vitalsign-thread``) 81,640 / 84,374 / 80,808, the previous code
-  82,483 / 81,996 / 81,860 (median 81,996: 1.21x), the simplest loader 81,061 / 87,969 /
-  82,019 (median 82,019: vitalsign 1.21x it). Process tree 322-323 MB RSS summed, 254-255 MB
-  PSS (the engine's process 229 MB, the reader 110-111 MB).
-- 5M events, one round: vitalsign 67,358 events/s, the previous code 53,195 (1.27x), the
-  simplest loader 74,457 (0.90x); process tree 327 MB RSS summed, 259 MB PSS (the engine's
-  process 237 MB, about the same as at 1M).
-- Where the time goes (1M): the reader process spends ~7.8 CPU-seconds (gunzip + orjson +
-  mapping ~5.5 s, readying the batches ~1.8 s, pickling ~0.5 s), the engine's process ~8.5
-  (unpickling 0.25 s, sorting, the events ``executemany`` ~4.7 s, the rollups in SQL ~2.5 s,
-  the commit's WAL checkpoint ~1.3 s): two nearly equal halves of the two vCPUs, ~16.3
-  CPU-seconds in all, so this design's ceiling here is near 120k events/s and a round reaches
-  92-100k (identity resolution and the derived tables after the stream take ~0.55 s of it).
-- At 5M the dedup key index (~335 MB) outgrows the 96 MB page cache (the memory budget), so
-  the writer's inserts turn into page misses. The simplest loader suffers less (its table has
-  5 narrow columns and no rollups). Inserting each transaction's events in one key-ordered pass
-  (staged, then sorted) would read every index page once per transaction instead of once per
-  batch: the next step for large backfills, not done.
-- 100,000 events/s: reached in one 1M round of three (median 99,441), not at 5M. vitalsign
-  beats the simplest loader at 1M (1.21x, the issue's "match or beat it by overlapping") and is
-  at 0.90x it at 5M.
+- 1M events: vitalsign 120,124 / 130,781 / 131,126 events/s (median 130,781); the simplest
+  loader 93,619 / 96,119 / 99,282 (median 96,119: vitalsign 1.36x it); the previous code
+  99,202 / 104,271 / 97,165 (median 99,202: 1.32x). The same code reading in a thread
+  (``vitalsign-thread``) 112,459; a naive SQLModel ``session.add`` loader 1,593 on a 20k
+  sample (vitalsign 74.9x it, 119,266 in that run).
+- 5M events: vitalsign 114,033 / 116,078 / 118,209 (median 116,078); the simplest loader
+  78,291 / 80,312 / 81,381 (median 80,312: 1.45x); the previous code 72,701 / 72,682 / 70,933
+  (median 72,682: 1.60x).
+- Memory of the process tree, reader included: 249-251 MB RSS summed, 179-180 MB PSS at 1M;
+  254 MB and 184-185 MB at 5M; the engine's process 155 MB at 1M, 165-166 MB at 5M (the
+  previous code: 324-327 MB summed, 229-238 MB for the engine's process).
+- What changed since the previous code, each measured on its own: the events' key puts the time
+  first (``usage_events`` keyed by ``(source, occurred_at, source_id)``), so the inserts append to
+  the key's index instead of landing on random pages of an index that outgrew the page cache
+  (5M, single run: 67k -> 99.8k events/s) and the cache could shrink from 96 to 32 MB; ISA-L
+  inflates the files (2.6x zlib's speed); a thread checkpoints the WAL, so commits do not copy
+  it back (the writer alone at 5M had spent 7.1 of 42 s in its three commits; 1M 105-110k ->
+  120-126k in single runs).
+- Where the time goes (1M, each side alone): the reader ~6.8 s (read 4.5 s: inflate, split,
+  orjson, mapping; readying the tuples 1.7 s; pickling 0.55 s), the writer ~6.5 s (the
+  events' ``executemany`` 2.5 s, the rollups in SQL 2.9 s, the commit 0.6 s), so the two cores
+  are about evenly loaded. At 5M the writer costs ~8.4 s per 1M (bigger indexes; the 2 % late
+  events land on older pages).
+- Targets: 100,000 events/s met at both sizes, on the median and in every round; vitalsign
+  beats the simplest loader (1.36x at 1M, 1.45x at 5M); peak memory at most 300 MB met by every
+  measure (RSS summed, PSS, the engine's process), and flat from 1M to 5M. The simplest loader
+  keeps stdlib gzip, as the issue defines it: inflating is about 1.6 s of its 10.4 s at 1M
+  (zlib 0.22 s, ISA-L 0.08 s for 18 MB of these files), so with ISA-L it would be about 1 s
+  faster and vitalsign about 1.2x it at 1M.
 
-The previous session's figures, on a slower spell of the machine (vitalsign reading in a
-thread with the SQL rollups): 1M 48,311 events/s median of 3, 0.89x the simplest loader; 5M
-39,013/s, 0.69x; 41.3x a naive SQLModel ``session.add`` loader (57,141 against 1,385/s on a
-20k-event sample).
+Last session's figures (be02202, its machine): 1M 99,441 events/s median of 3, 1.21x the
+simplest loader; 5M 67,358/s, 0.90x; process tree 322-327 MB RSS summed. The session before,
+on a slower spell of the machine (vitalsign reading in a thread): 1M 48,311 events/s median of
+3, 0.89x the simplest loader; 5M 39,013/s, 0.69x; 41.3x a naive SQLModel ``session.add`` loader.
 
 Earlier rounds (other code, other loads) for the record: 17,378 events/s at 1M (0.33x its
 baseline) before the first round; 35,690/s (0.82x, baseline 43,734/s) after it; 5M 8,478/s
@@ -360,13 +367,13 @@ def load_naive(folder: Path, db: Path, sample: int) -> dict[str, float]:
             with gzip.open(path, "rb") as fh:
                 for line in fh:
                     e = orjson.loads(line)
-                    key = e["$insert_id"]
-                    if session.get(UsageEvent, ("amplitude", key)) is None:
+                    key, when = e["$insert_id"], datetime.fromisoformat(e["event_time"])
+                    if session.get(UsageEvent, ("amplitude", when, key)) is None:
                         session.add(
                             UsageEvent(
                                 source="amplitude",
                                 source_id=key,
-                                occurred_at=datetime.fromisoformat(e["event_time"]),
+                                occurred_at=when,
                                 event=e["event_type"],
                                 user_id=e["user_id"],
                                 account_key=(e["groups"] or {}).get("company"),
