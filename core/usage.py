@@ -269,8 +269,7 @@ ON CONFLICT (source, occurred_at, source_id) DO NOTHING
 
 _NEW = "FROM usage_events WHERE rowid > :before AND +source = :source"
 # "+source": no index on source for these, or SQLite walks the whole (source, occurred_at,
-# source_id) index
-# instead of the rowid range of the batch.
+# source_id) index instead of the rowid range of the batch.
 
 _BATCH_DAYS = f"""
 INSERT INTO temp.usage_batch_days (account_key, day, user_id, feature, events)
