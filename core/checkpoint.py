@@ -32,7 +32,7 @@ complete checkpoint is rewritten from its start, not truncated."""
 
 
 class Checkpointer:
-    """A thread that checkpoints one SQLite database's WAL whenever it has grown."""
+    """A thread that checkpoints one SQLite database's WAL every :data:`POLL_SECONDS` until stopped."""
 
     def __init__(self, database: str) -> None:
         self.database = database
