@@ -78,19 +78,26 @@ class Store:
         """The URL with any password hidden: safe for logs and output."""
         return self.url.render_as_string(hide_password=True)
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of a SQLite store; None for an in-memory one or another database."""
+        database = self.url.database or ""
+        if self.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return None
+        return Path(database).expanduser()
+
     def _create_engine(self) -> Engine:
         if self.url.get_backend_name() == "sqlite":
-            database = self.url.database or ""
-            memory = database in ("", ":memory:")
-            if not memory:
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            file = self.sqlite_file
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
                 self.url,
                 connect_args={"timeout": 60, "check_same_thread": False},
-                poolclass=StaticPool if memory else None,
+                poolclass=StaticPool if file is None else None,
             )
             event.listen(engine, "connect", _sqlite_on_connect)
-            if not memory:
+            if file is not None:
                 event.listen(engine, "checkout", self._on_checkout)
             return engine
         url = self.url
@@ -105,11 +112,11 @@ class Store:
     def background_checkpoints(self) -> Iterator[Checkpointer | None]:
         """While this lasts, a SQLite store's WAL is checkpointed by a thread of its own instead
         of by the commits that fill it (core/checkpoint.py); other stores are left alone."""
-        database = self.url.database or ""
-        if not self.is_sqlite or database in ("", ":memory:") or self._checkpointer is not None:
+        file = self.sqlite_file
+        if file is None or self._checkpointer is not None:
             yield None
             return
-        checkpointer = Checkpointer(str(Path(database).expanduser()))
+        checkpointer = Checkpointer(str(file))
         self._checkpointer = checkpointer
         checkpointer.start()
         try:
@@ -219,8 +226,8 @@ class Store:
 
     @contextmanager
     def _file_lock(self, name: str) -> Iterator[None]:
-        database = self.url.database or ""
-        if database in ("", ":memory:"):
+        path = self.sqlite_file
+        if path is None:
             mutex = _memory_locks.setdefault(name, threading.Lock())
             if not mutex.acquire(blocking=False):
                 raise SyncLockedError(f"another sync of {name!r} is running")
@@ -229,7 +236,6 @@ class Store:
             finally:
                 mutex.release()
             return
-        path = Path(database).expanduser()
         lock_path = path.with_name(f"{path.name}.{name}.lock")
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
         try:

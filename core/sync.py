@@ -112,16 +112,16 @@ class SyncEngine:
         connectors = [instantiate(self.config.connector(name), self.config) for name in selected]
         self.store.upgrade()
         summaries = []
-        with self.store.background_checkpoints():  # SQLite: commits do not copy the WAL back
-            for connector in connectors:
-                try:
-                    summaries.append(self.sync_connector(connector, full_refresh=full_refresh))
-                finally:
-                    connector.close()
+        for connector in connectors:
+            try:
+                summaries.append(self.sync_connector(connector, full_refresh=full_refresh))
+            finally:
+                connector.close()
         return summaries
 
     def sync_connector(self, connector: Connector, *, full_refresh: bool = False) -> RunSummary:
-        with self.store.lock(connector.name):
+        # SQLite: a thread copies the WAL back, so the commits do not stop to do it
+        with self.store.lock(connector.name), self.store.background_checkpoints():
             summary = self._start_run(connector.name, full_refresh)
             try:
                 if full_refresh:

@@ -4,7 +4,6 @@ the WAL into the database file to a thread of its own."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from vitalsign.core import checkpoint
 from vitalsign.core.checkpoint import Checkpointer
@@ -28,7 +27,8 @@ def autocheckpoint(store: Store) -> int:
 
 def test_commits_leave_the_wal_to_the_checkpointer_until_it_stops(sqlite_store, monkeypatch):
     monkeypatch.setattr(checkpoint, "POLL_SECONDS", 3600.0)  # only the final checkpoint runs
-    database = Path(sqlite_store.url.database or "")
+    database = sqlite_store.sqlite_file
+    assert database is not None
     with sqlite_store.background_checkpoints() as checkpointer:
         assert checkpointer is not None
         assert checkpointer.active
